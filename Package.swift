@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .library(name: "SluiceMedia", targets: ["SluiceMedia"]),
+        .library(name: "SluiceRTMP", targets: ["SluiceRTMP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+    ],
+    targets: [
+        // Containers and AMF: pure Swift, no sockets, no libav.
+        .target(name: "SluiceMedia"),
+        // The RTMP protocol and video-on-demand sessions on SwiftNIO.
+        .target(
+            name: "SluiceRTMP",
+            dependencies: [
+                "SluiceMedia",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceMedia",
+                "SluiceRTMP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            resources: [.copy("Resources/sample.flv")]
+        ),
+        // The project's own RTMP test client, test media and tool helpers, shared by the
+        // test targets of every issue.
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: [
+                "SluiceMedia",
+                "SluiceRTMP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/SluiceTestSupport"
+        ),
+        .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
+        .testTarget(
+            name: "SluiceRTMPTests",
+            dependencies: [
+                "SluiceMedia",
+                "SluiceRTMP",
+                "SluiceTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)

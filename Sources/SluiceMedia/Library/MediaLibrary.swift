@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the server finds media: objects by bucket and key.
+///
+/// The seam between playing and storing. A folder per bucket implements it today; the
+/// bucket store implements it with ACLs and object metadata.
+public protocol MediaLibrary: Sendable {
+    /// Opens the object for streaming, or nil when it does not exist or may not be streamed.
+    func openMedia(bucket: String, key: String) -> MediaFile?
+}
+
+/// Checks on object keys and bucket names that every library applies before touching a path.
+public enum ObjectKey {
+    /// A key is a relative path of non-empty components, none of them "." or "..", without
+    /// NUL or backslash: nothing that could name a file outside its bucket.
+    public static func isSafe(_ key: String) -> Bool {
+        guard !key.isEmpty, !key.hasPrefix("/"), !key.contains("\0"), !key.contains("\\") else { return false }
+        return key.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part != "." && part != ".."
+        }
+    }
+
+    /// A bucket name as S3 allows it: 3–63 of lower-case letters, digits, dots and hyphens.
+    public static func isValidBucketName(_ name: String) -> Bool {
+        guard (3...63).contains(name.utf8.count), name != "..", !name.contains("..") else { return false }
+        return name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x2D }
+    }
+}
+
+/// Buckets as folders under one root: `ROOT/BUCKET/KEY`.
+public struct FolderMediaLibrary: MediaLibrary {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public func path(bucket: String, key: String) -> String? {
+        guard ObjectKey.isValidBucketName(bucket), ObjectKey.isSafe(key) else { return nil }
+        return root + "/" + bucket + "/" + key
+    }
+
+    public func openMedia(bucket: String, key: String) -> MediaFile? {
+        guard let path = path(bucket: bucket, key: key) else { return nil }
+        // A symbolic link inside the bucket must not lead outside it.
+        guard let resolved = Self.realPath(path), let bucketRoot = Self.realPath(root + "/" + bucket),
+              resolved.hasPrefix(bucketRoot + "/")
+        else { return nil }
+        return MediaFile(path: resolved)
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

@@ -1,0 +1,34 @@
+/// What the server needs of any media file: metadata, the decoder configuration and a
+/// sequence of FLV tags that can restart at a keyframe.
+///
+/// One reader per container (FLV, MP4, MP3), each turning its file into FLV tags, so
+/// the RTMP layer sends every container the same way.
+public protocol MediaReader: AnyObject {
+    /// What `onMetaData` carries for this file.
+    var metadata: AMFObject { get }
+    /// Seconds, as far as the container knows it.
+    var duration: Double { get }
+    /// AVC/AAC decoder configuration tags to send before media and again after a seek.
+    var sequenceHeaders: [MediaTag] { get }
+    /// Moves to the last keyframe at or before `milliseconds` (the start when there is
+    /// none) and returns the timestamp that playback restarts from.
+    @discardableResult
+    func seek(to milliseconds: UInt32) throws(MediaFormatError) -> UInt32
+    /// The next tag in timestamp order, or nil at the end. Sequence headers already
+    /// reported in `sequenceHeaders` and the leading `onMetaData` are not repeated.
+    func nextTag() throws(MediaFormatError) -> MediaTag?
+}
+
+/// The containers Sluice plays.
+public enum MediaContainer: String, Sendable {
+    case flv, mp4, mp3
+
+    /// Opens `file` with the reader for this container, sharing parsed indexes through `cache`.
+    public func openReader(_ file: MediaFile, cache: MediaIndexCache) throws(MediaFormatError) -> any MediaReader {
+        switch self {
+        case .flv: return try FLVReader(file: file, cache: cache)
+        case .mp4: return try MP4Reader(file: file, cache: cache)
+        case .mp3: return try MP3Reader(file: file, cache: cache)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import SluiceMedia
+
+/// Turns a playpath on a route into an open media reader.
+public struct MediaResolver: Sendable {
+    public let library: any MediaLibrary
+    public let cache: MediaIndexCache
+
+    public init(library: any MediaLibrary, cache: MediaIndexCache = MediaIndexCache()) {
+        self.library = library
+        self.cache = cache
+    }
+
+    public enum Failure: Error, Equatable, Sendable {
+        /// No such object (or a name that is refused as if it did not exist).
+        case notFound
+        /// The object exists but is not media Sluice can play.
+        case unplayable(key: String, reason: String)
+    }
+
+    /// Opens the first candidate object that exists. Runs file I/O: call it off the event loop.
+    public func open(_ name: String, route: StreamRoute) -> Result<ReaderBox, Failure> {
+        guard let playpath = Playpath(name) else { return .failure(.notFound) }
+        for candidate in playpath.candidateKeys {
+            let key = route.keyPrefix + candidate
+            guard let file = library.openMedia(bucket: route.bucket, key: key) else { continue }
+            do {
+                return .success(ReaderBox(reader: try playpath.container.openReader(file, cache: cache), key: key))
+            } catch {
+                return .failure(.unplayable(key: key, reason: error.description))
+            }
+        }
+        return .failure(.notFound)
+    }
+}
+
+/// Hands a freshly opened reader from the thread that opened it to the event loop that
+/// plays it. Nothing else holds the reader, so moving it is safe.
+public struct ReaderBox: @unchecked Sendable {
+    public let reader: any MediaReader
+    public let key: String
+}

@@ -1,0 +1,256 @@
+import NIOCore
+import SluiceMedia
+
+/// One connection's RTMP conversation after the handshake: control messages and
+/// commands in, replies and playback intents out.
+///
+/// Pure: no sockets, no files, no clocks. The channel handler performs the actions and
+/// tells the session what became of them (for example, whether a stream was found).
+public struct RTMPSession {
+    public struct Configuration: Sendable {
+        public var outgoingChunkSize: Int
+        public var windowAcknowledgementSize: UInt32
+        public var peerBandwidth: UInt32
+        public var maximumStreams: Int
+
+        public init(outgoingChunkSize: Int = 4096, windowAcknowledgementSize: UInt32 = 2_500_000,
+                    peerBandwidth: UInt32 = 2_500_000, maximumStreams: Int = 32) {
+            self.outgoingChunkSize = outgoingChunkSize
+            self.windowAcknowledgementSize = windowAcknowledgementSize
+            self.peerBandwidth = peerBandwidth
+            self.maximumStreams = maximumStreams
+        }
+    }
+
+    public enum State: Equatable, Sendable {
+        case awaitingConnect
+        case connected(StreamRoute)
+        /// A refused or closed connection: everything more is ignored.
+        case closed
+    }
+
+    /// What the handler must do.
+    public enum Action {
+        case send(RTMPMessage)
+        /// Send Set Chunk Size was queued: switch the encoder after it.
+        case setOutgoingChunkSize(Int)
+        case play(PlayRequest)
+        case seek(streamID: UInt32, milliseconds: UInt32)
+        case pause(streamID: UInt32, paused: Bool, milliseconds: UInt32)
+        case stop(streamID: UInt32)
+        case receive(streamID: UInt32, audio: Bool?, video: Bool?)
+        case setBufferLength(streamID: UInt32, milliseconds: UInt32)
+        case streamLength(transactionID: Double, name: String)
+        /// Flush what was sent, then close (a refused connect).
+        case close(reason: String)
+    }
+
+    public struct PlayRequest: Sendable {
+        public var streamID: UInt32
+        public var name: String
+        /// Milliseconds; negative values are FMS's live/recorded selectors.
+        public var start: Double
+        /// Milliseconds; negative means to the end.
+        public var length: Double
+        public var reset: Bool
+        public var amf3: Bool
+    }
+
+    public let configuration: Configuration
+    public let router: any ConnectRouter
+    public let clientID: String
+    public private(set) var state: State = .awaitingConnect
+    public private(set) var objectEncoding: Double = 0
+    public private(set) var connectRequest: ConnectRequest?
+    private var streams: Set<UInt32> = []
+    private var nextStreamID: UInt32 = 1
+    /// The peer's Window Acknowledgement Size: acknowledge each time this many bytes arrived.
+    public private(set) var peerWindowSize: UInt32 = 0
+    public private(set) var lastAcknowledged: UInt64 = 0
+
+    public init(configuration: Configuration = Configuration(), router: any ConnectRouter, clientID: String) {
+        self.configuration = configuration
+        self.router = router
+        self.clientID = clientID
+    }
+
+    public var route: StreamRoute? {
+        if case .connected(let route) = state { return route }
+        return nil
+    }
+
+    public var isAMF3: Bool { objectEncoding == 3 }
+
+    /// Acknowledgements owed for `totalReceived` bytes (RTMP 5.4.3).
+    public mutating func acknowledgements(totalReceived: UInt64) -> [Action] {
+        guard peerWindowSize > 0, totalReceived - lastAcknowledged >= UInt64(peerWindowSize) else { return [] }
+        lastAcknowledged = totalReceived
+        return [.send(ProtocolControl.acknowledgement(sequenceNumber: UInt32(truncatingIfNeeded: totalReceived)))]
+    }
+
+    public mutating func handle(_ message: RTMPMessage) throws(RTMPProtocolError) -> [Action] {
+        guard state != .closed else { return [] }
+        switch message.type {
+        case .setChunkSize, .abort, .acknowledgement, .setPeerBandwidth:
+            return []  // chunk size and abort already applied by the decoder
+        case .windowAcknowledgementSize:
+            guard let size = message.payload.getInteger(at: message.payload.readerIndex, as: UInt32.self) else {
+                throw .malformedMessage("Window Acknowledgement Size without a size")
+            }
+            peerWindowSize = size
+            return []
+        case .userControl:
+            return handleUserControl(try UserControlEvent.decode(message.payload))
+        case .commandAMF0, .commandAMF3:
+            return handleCommand(try RTMPCommand.decode(message), streamID: message.streamID, amf3Message: message.type == .commandAMF3)
+        default:
+            // Media, data and shared-object messages from a player are not for an on-demand server.
+            return []
+        }
+    }
+
+    private func handleUserControl(_ event: UserControlEvent) -> [Action] {
+        switch event {
+        case .pingRequest(let timestamp):
+            return [.send(ProtocolControl.userControl(.pingResponse(timestamp: timestamp)))]
+        case .setBufferLength(let streamID, let milliseconds):
+            return [.setBufferLength(streamID: streamID, milliseconds: milliseconds)]
+        default:
+            return []
+        }
+    }
+
+    private func reply(_ name: String, _ transactionID: Double, _ arguments: [AMFValue], streamID: UInt32 = 0, object: AMFValue = .null) -> Action {
+        let command = RTMPCommand(name: name, transactionID: transactionID, commandObject: object, arguments: arguments)
+        return .send(command.message(streamID: streamID, chunkStreamID: streamID == 0 ? ChunkStreamID.connectionCommand : ChunkStreamID.streamCommand, amf3: isAMF3))
+    }
+
+    /// An `onStatus` on a stream.
+    public func onStatus(streamID: UInt32, _ info: AMFValue) -> RTMPMessage {
+        RTMPCommand(name: "onStatus", transactionID: 0, commandObject: .null, arguments: [info])
+            .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: isAMF3)
+    }
+
+    private func callFailed(_ command: RTMPCommand, _ description: String) -> Action {
+        reply("_error", command.transactionID, [FMS.status("NetConnection.Call.Failed", level: "error", description: description)])
+    }
+
+    private mutating func handleCommand(_ command: RTMPCommand, streamID: UInt32, amf3Message: Bool) -> [Action] {
+        if command.name == "connect" { return connect(command, amf3Message: amf3Message) }
+        guard case .connected = state else {
+            // Anything before connect is a confused or hostile client.
+            state = .closed
+            return [.close(reason: "'\(command.name)' before connect")]
+        }
+        let name = command.arguments.first?.stringValue ?? ""
+        switch command.name {
+        case "createStream":
+            guard streams.count < configuration.maximumStreams else {
+                return [callFailed(command, "Too many streams on this connection.")]
+            }
+            let id = nextStreamID
+            nextStreamID += 1
+            streams.insert(id)
+            return [reply("_result", command.transactionID, [.number(Double(id))])]
+        case "play":
+            guard streams.contains(streamID) else { return [callFailed(command, "play on stream \(streamID), which was not created.")] }
+            let start = command.arguments.count > 1 ? command.arguments[1].doubleValue ?? -2000 : -2000
+            let length = command.arguments.count > 2 ? command.arguments[2].doubleValue ?? -1 : -1
+            let reset = command.arguments.count > 3 ? command.arguments[3].boolValue ?? true : true
+            if command.arguments.first == .boolean(false) {
+                return [.stop(streamID: streamID)]  // play(false) stops, as in FMS
+            }
+            return [.play(PlayRequest(streamID: streamID, name: name, start: start, length: length, reset: reset, amf3: isAMF3))]
+        case "play2":
+            guard streams.contains(streamID), let parameters = command.arguments.first?.objectValue,
+                  let streamName = parameters["streamName"]?.stringValue
+            else { return [callFailed(command, "play2 needs an object with a streamName.")] }
+            let transition = parameters["transition"]?.stringValue ?? "switch"
+            guard transition == "reset" else {
+                return [.send(onStatus(streamID: streamID, FMS.playStatus(
+                    "NetStream.Play.Failed", level: "error", "Transition \(transition) to \(streamName) is not supported.",
+                    name: streamName, clientID: clientID)))]
+            }
+            return [.play(PlayRequest(streamID: streamID, name: streamName,
+                                      start: (parameters["start"]?.doubleValue).map { $0 * 1000 } ?? -2000,
+                                      length: (parameters["len"]?.doubleValue).map { $0 < 0 ? -1 : $0 * 1000 } ?? -1,
+                                      reset: true, amf3: isAMF3))]
+        case "seek":
+            guard streams.contains(streamID) else { return [callFailed(command, "seek on stream \(streamID), which was not created.")] }
+            let target = command.arguments.first?.doubleValue ?? 0
+            return [.seek(streamID: streamID, milliseconds: UInt32(clamping: Int64(max(0, target.isFinite ? target : 0))))]
+        case "pause", "pauseRaw":
+            guard streams.contains(streamID) else { return [callFailed(command, "pause on stream \(streamID), which was not created.")] }
+            let paused = command.arguments.first?.boolValue ?? true
+            let position = command.arguments.count > 1 ? command.arguments[1].doubleValue ?? 0 : 0
+            return [.pause(streamID: streamID, paused: paused, milliseconds: UInt32(clamping: Int64(max(0, position.isFinite ? position : 0))))]
+        case "closeStream":
+            return streams.contains(streamID) ? [.stop(streamID: streamID)] : []
+        case "deleteStream":
+            let target = command.arguments.first?.doubleValue.map { UInt32(clamping: Int64($0)) } ?? streamID
+            guard streams.remove(target) != nil else { return [] }
+            return [.stop(streamID: target)]
+        case "receiveAudio", "receiveVideo":
+            let flag = command.arguments.first?.boolValue ?? true
+            return [.receive(streamID: streamID, audio: command.name == "receiveAudio" ? flag : nil,
+                             video: command.name == "receiveVideo" ? flag : nil)]
+        case "releaseStream":
+            return [reply("_result", command.transactionID, [.undefined])]
+        case "FCSubscribe":
+            return [reply("onFCSubscribe", 0, [FMS.status("NetStream.Play.Start", description: name)])]
+        case "FCUnsubscribe":
+            return [reply("onFCUnsubscribe", 0, [FMS.status("NetStream.Play.Stop", description: name)])]
+        case "getStreamLength":
+            return [.streamLength(transactionID: command.transactionID, name: name)]
+        case "publish":
+            return [.send(onStatus(streamID: streamID, FMS.status(
+                "NetStream.Publish.BadName", level: "error",
+                description: "Publishing is not supported: Sluice serves video on demand only.",
+                extra: [("details", .string(name)), ("clientid", .string(clientID))])))]
+        case "FCPublish", "FCUnpublish":
+            return [callFailed(command, "\(command.name) refused: Sluice serves video on demand only.")]
+        case "_result", "_error", "onBWDone", "_checkbw", "onStatus", "close":
+            return []  // answers to our calls, or courtesy calls, that need nothing
+        default:
+            return [callFailed(command, "Method not found (\(command.name)).")]
+        }
+    }
+
+    private mutating func connect(_ command: RTMPCommand, amf3Message: Bool) -> [Action] {
+        guard case .awaitingConnect = state else {
+            return [callFailed(command, "Already connected.")]
+        }
+        let properties = command.commandObject.objectValue ?? AMFObject()
+        objectEncoding = properties["objectEncoding"]?.doubleValue == 3 ? 3 : 0
+        let request = ConnectRequest(
+            app: properties["app"]?.stringValue ?? "",
+            tcUrl: properties["tcUrl"]?.stringValue,
+            pageUrl: properties["pageUrl"]?.stringValue,
+            flashVersion: properties["flashVer"]?.stringValue)
+        connectRequest = request
+        let decision: Result<StreamRoute, ConnectRejection>
+        if let text = request.tcUrl, let tcUrl = TcURL(text) {
+            decision = router.route(request, tcUrl: tcUrl)
+        } else {
+            decision = .failure(.invalidURI(request.tcUrl))
+        }
+        switch decision {
+        case .failure(let rejection):
+            state = .closed
+            return [
+                reply("_error", command.transactionID, [FMS.connectRejected(rejection)], object: FMS.connectProperties()),
+                .close(reason: "connect refused: \(rejection.code) (app '\(request.app)', tcUrl '\(request.tcUrl ?? "")')"),
+            ]
+        case .success(let route):
+            state = .connected(route)
+            return [
+                .send(ProtocolControl.windowAcknowledgementSize(configuration.windowAcknowledgementSize)),
+                .send(ProtocolControl.setPeerBandwidth(configuration.peerBandwidth, limit: .dynamic)),
+                .send(ProtocolControl.setChunkSize(configuration.outgoingChunkSize)),
+                .setOutgoingChunkSize(configuration.outgoingChunkSize),
+                .send(ProtocolControl.userControl(.streamBegin(streamID: 0))),
+                reply("_result", command.transactionID, [FMS.connectSuccess(objectEncoding: objectEncoding)], object: FMS.connectProperties()),
+            ]
+        }
+    }
+}

@@ -1,0 +1,249 @@
+import NIOCore
+import SluiceMedia
+
+/// One stream playing one media file: the statuses Flash players expect, the tags, and
+/// the pacing.
+///
+/// Pacing as FMS meters video on demand: tags go out up to the client's buffer length
+/// plus a margin ahead of the playhead, in batches, so a player never starves and the
+/// server never holds more than a buffer per client. A client that asks for a huge buffer
+/// (rtmpdump asks for ten hours) is therefore served as fast as its socket takes.
+public final class VODPlayback {
+    public enum PumpResult: Equatable {
+        /// The byte budget is used up; more can be sent now.
+        case budgetUsed
+        /// Nothing is due before this monotonic time (milliseconds).
+        case waitUntil(UInt64)
+        /// Paused: nothing until unpause.
+        case paused
+        /// The end was reached and the closing statuses were written.
+        case finished
+    }
+
+    public let streamID: UInt32
+    public let name: String
+    public let reader: any MediaReader
+    private let clientID: String
+    private let amf3: Bool
+
+    /// Extra lead beyond the client's buffer, so the buffer refills before it runs dry.
+    public static let margin: UInt64 = 1000
+    /// Send at least this much media per wake-up: fewer timers, larger writes.
+    public static let batchQuantum: UInt64 = 250
+    /// Flash Player's default NetStream.bufferTime is 0.1 s; assume 1 s until told.
+    public static let defaultBufferLength: UInt32 = 1000
+
+    public private(set) var bufferLength: UInt32
+    private var receiveAudio = true
+    private var receiveVideo = true
+    private var videoNeedsKeyframe = false
+
+    /// The playhead: media time `anchorTimestamp` was at monotonic `anchorClock`.
+    private var anchorTimestamp: UInt64 = 0
+    private var anchorClock: UInt64 = 0
+    public private(set) var isPaused = false
+    public private(set) var isFinished = false
+    private var pending: MediaTag?
+    /// Playback ends after this media time (from `play`'s len).
+    private var endTimestamp: UInt64?
+    private var requestedLength: Double
+    public private(set) var bytesSent: UInt64 = 0
+    public private(set) var lastTimestamp: UInt32 = 0
+
+    public init(streamID: UInt32, name: String, reader: any MediaReader, clientID: String, amf3: Bool,
+                bufferLength: UInt32?, length: Double) {
+        self.streamID = streamID
+        self.name = name
+        self.reader = reader
+        self.clientID = clientID
+        self.amf3 = amf3
+        self.bufferLength = bufferLength ?? Self.defaultBufferLength
+        self.requestedLength = length
+    }
+
+    // MARK: Messages
+
+    private func status(_ code: String, _ description: String, level: String = "status") -> RTMPMessage {
+        let info = FMS.playStatus(code, level: level, description, name: name, clientID: clientID)
+        return RTMPCommand(name: "onStatus", transactionID: 0, commandObject: .null, arguments: [info])
+            .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: amf3)
+    }
+
+    private func data(_ values: [AMFValue], timestamp: UInt32 = 0) -> RTMPMessage {
+        RTMPCommand.dataMessage(values, streamID: streamID, timestamp: timestamp)
+    }
+
+    private func control(_ event: UserControlEvent) -> RTMPMessage {
+        ProtocolControl.userControl(event)
+    }
+
+    private func write(_ tag: MediaTag, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
+        let chunkStream: UInt32
+        let type: UInt8
+        switch tag.type {
+        case .audio:
+            chunkStream = ChunkStreamID.audio
+            type = RTMPMessageType.audio.rawValue
+        case .video:
+            chunkStream = ChunkStreamID.video
+            type = RTMPMessageType.video.rawValue
+        case .script:
+            chunkStream = ChunkStreamID.streamCommand
+            type = RTMPMessageType.dataAMF0.rawValue
+        }
+        encoder.write(chunkStreamID: chunkStream, typeID: type, streamID: streamID, timestamp: tag.timestamp, payload: tag.payload, into: &out)
+        bytesSent += UInt64(tag.payload.count)
+        lastTimestamp = tag.timestamp
+    }
+
+    private func writeSequenceHeaders(at timestamp: UInt32, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
+        for var header in reader.sequenceHeaders {
+            if header.type == .audio && !receiveAudio || header.type == .video && !receiveVideo { continue }
+            header.timestamp = timestamp
+            write(header, encoder: &encoder, into: &out)
+        }
+    }
+
+    // MARK: Control
+
+    /// Starts playing from `start` milliseconds (negative: from the beginning). Writes, in
+    /// the order Flash players expect: StreamIsRecorded, StreamBegin, Play.Reset,
+    /// Play.Start, |RtmpSampleAccess, onMetaData, then the sequence headers.
+    public func begin(start: Double, reset: Bool, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) {
+        let target = start > 0 && start.isFinite ? UInt32(clamping: Int64(start)) : 0
+        let position = try reader.seek(to: target)
+        if requestedLength >= 0, requestedLength.isFinite {
+            endTimestamp = UInt64(position) + UInt64(requestedLength)
+        }
+        resetClock(to: position, now: now)
+        encoder.resetHeaders()
+        encoder.write(control(.streamIsRecorded(streamID: streamID)), into: &out)
+        encoder.write(control(.streamBegin(streamID: streamID)), into: &out)
+        if reset {
+            encoder.write(status("NetStream.Play.Reset", "Playing and resetting \(name)."), into: &out)
+        }
+        encoder.write(status("NetStream.Play.Start", "Started playing \(name)."), into: &out)
+        encoder.write(data([.string("|RtmpSampleAccess"), .boolean(false), .boolean(false)]), into: &out)
+        encoder.write(data([.string("onMetaData"), .ecmaArray(reader.metadata)]), into: &out)
+        writeSequenceHeaders(at: position, encoder: &encoder, into: &out)
+    }
+
+    /// Jumps to the last keyframe at or before `milliseconds`: Seek.Notify, Play.Start,
+    /// then the sequence headers again, since a decoder may have been reset.
+    public func seek(to milliseconds: UInt32, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) {
+        let position = try reader.seek(to: milliseconds)
+        pending = nil
+        isFinished = false
+        videoNeedsKeyframe = false
+        if requestedLength >= 0, requestedLength.isFinite {
+            endTimestamp = UInt64(position) + UInt64(requestedLength)
+        }
+        resetClock(to: position, now: now)
+        encoder.resetHeaders()
+        encoder.write(control(.streamEOF(streamID: streamID)), into: &out)
+        encoder.write(control(.streamIsRecorded(streamID: streamID)), into: &out)
+        encoder.write(control(.streamBegin(streamID: streamID)), into: &out)
+        encoder.write(status("NetStream.Seek.Notify", "Seeking \(position) (stream ID: \(streamID))."), into: &out)
+        encoder.write(status("NetStream.Play.Start", "Started playing \(name)."), into: &out)
+        encoder.write(data([.string("|RtmpSampleAccess"), .boolean(false), .boolean(false)]), into: &out)
+        writeSequenceHeaders(at: position, encoder: &encoder, into: &out)
+    }
+
+    /// Pauses or resumes. Resuming keeps the position: the tags the player already holds
+    /// are not sent again, and the playhead restarts from where the player paused.
+    public func pause(_ paused: Bool, at milliseconds: UInt32, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
+        if paused {
+            isPaused = true
+            encoder.write(control(.streamEOF(streamID: streamID)), into: &out)
+            encoder.write(status("NetStream.Pause.Notify", "Pausing \(name)."), into: &out)
+        } else {
+            isPaused = false
+            resetClock(to: milliseconds, now: now)
+            encoder.write(control(.streamBegin(streamID: streamID)), into: &out)
+            encoder.write(status("NetStream.Unpause.Notify", "Unpausing \(name)."), into: &out)
+        }
+    }
+
+    public func setBufferLength(_ milliseconds: UInt32) {
+        bufferLength = milliseconds
+    }
+
+    public func receive(audio: Bool?, video: Bool?) {
+        if let audio { receiveAudio = audio }
+        if let video {
+            // Video can only resume at a keyframe, or the decoder shows garbage.
+            if video && !receiveVideo { videoNeedsKeyframe = true }
+            receiveVideo = video
+        }
+    }
+
+    private func resetClock(to timestamp: UInt32, now: UInt64) {
+        anchorTimestamp = UInt64(timestamp)
+        anchorClock = now
+    }
+
+    /// The media time up to which tags may be sent now.
+    private func sendHorizon(now: UInt64) -> UInt64 {
+        let playhead = anchorTimestamp + (now > anchorClock ? now - anchorClock : 0)
+        let (horizon, overflow) = playhead.addingReportingOverflow(UInt64(bufferLength) + Self.margin)
+        return overflow ? .max : horizon
+    }
+
+    /// Writes due tags until `budget` bytes are written, nothing more is due, or the end.
+    public func pump(now: UInt64, budget: Int, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) -> PumpResult {
+        if isFinished { return .finished }
+        if isPaused { return .paused }
+        let horizon = sendHorizon(now: now)
+        let startSize = out.writerIndex
+        while out.writerIndex - startSize < budget {
+            let next: MediaTag?
+            if let pending { next = pending } else { next = try reader.nextTag() }
+            guard let tag = next else {
+                finish(encoder: &encoder, into: &out)
+                return .finished
+            }
+            pending = nil
+            if let endTimestamp, UInt64(tag.timestamp) > endTimestamp {
+                finish(encoder: &encoder, into: &out)
+                return .finished
+            }
+            if UInt64(tag.timestamp) > horizon {
+                pending = tag
+                let due = UInt64(tag.timestamp) - (UInt64(bufferLength) + Self.margin)
+                let wake = anchorClock + (due > anchorTimestamp ? due - anchorTimestamp : 0) + Self.batchQuantum
+                return .waitUntil(max(wake, now + 1))
+            }
+            switch tag.type {
+            case .audio where !receiveAudio:
+                continue
+            case .video where !receiveVideo:
+                continue
+            case .video where videoNeedsKeyframe:
+                guard tag.isKeyframe else { continue }
+                videoNeedsKeyframe = false
+            default:
+                break
+            }
+            write(tag, encoder: &encoder, into: &out)
+        }
+        return .budgetUsed
+    }
+
+    /// The end: onPlayStatus Play.Complete, StreamEOF, then onStatus Play.Stop, on which
+    /// librtmp and FFmpeg close.
+    private func finish(encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
+        isFinished = true
+        let complete: AMFObject = [
+            "code": .string("NetStream.Play.Complete"), "level": .string("status"),
+            "duration": .number(reader.duration), "bytes": .number(Double(bytesSent)),
+        ]
+        // Play.Complete happens where the clip ends: at its duration, which is after the last
+        // frame's timestamp by one frame. rtmpdump judges a download complete by comparing
+        // the last timestamp it saw with the duration.
+        let durationMilliseconds = reader.duration.isFinite && reader.duration > 0 ? UInt32(clamping: Int64(reader.duration * 1000)) : 0
+        let endTimestamp = endTimestamp.map { UInt32(clamping: $0) } ?? max(lastTimestamp, durationMilliseconds)
+        encoder.write(data([.string("onPlayStatus"), .object(complete)], timestamp: max(lastTimestamp, endTimestamp)), into: &out)
+        encoder.write(control(.streamEOF(streamID: streamID)), into: &out)
+        encoder.write(status("NetStream.Play.Stop", "Stopped playing \(name)."), into: &out)
+    }
+}

@@ -1,0 +1,182 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SluiceMedia
+import SluiceRTMP
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the RTMP server (and the public HTTP listener) on the data folder.",
+        discussion: """
+            Plays every bucket folder's media at rtmp://HOST:1935/cfx/st/<key>: FLV by name with
+            or without .flv, mp4:NAME and mp3:NAME, in sub-folders too. The default bucket is
+            'media'; on first start it holds sample.flv, so this works at once:
+
+              rtmpdump -r rtmp://127.0.0.1:1935/cfx/st -y sample.flv -o out.flv
+
+            Settings (flag / SLUICE_ variable / sluice.yml key):
+              --rtmp-host, --rtmp-port          rtmp.host, rtmp.port (0.0.0.0, 1935)
+              --http-port                       http.port (80, or 8080 when 80 cannot be bound)
+              --max-connections                 rtmp.max-connections (2000)
+              --chunk-size                      rtmp.chunk-size (4096)
+              --idle-timeout                    rtmp.idle-timeout, seconds (120)
+              --shutdown-grace                  shutdown-grace, seconds (5)
+              --default-bucket                  default-bucket (media)
+              --log-level                       log-level (info)
+            SIGINT or SIGTERM stop accepting, let plays finish for the grace period, then stop them.
+            """
+    )
+
+    @Option(name: .long, help: "The data folder (also SLUICE_DATA).")
+    var data: String?
+
+    @Option(name: .long, help: "Address the RTMP listener binds.")
+    var rtmpHost: String?
+
+    @Option(name: .long, help: "RTMP port; 0 picks a free one.")
+    var rtmpPort: Int?
+
+    @Option(name: .long, help: "Public HTTP port (crossdomain.xml); 0 picks a free one, -1 disables it.")
+    var httpPort: Int?
+
+    @Option(name: .long, help: "Most simultaneous RTMP connections.")
+    var maxConnections: Int?
+
+    @Option(name: .long, help: "Outgoing RTMP chunk size in bytes.")
+    var chunkSize: Int?
+
+    @Option(name: .long, help: "Seconds of client silence before a connection is closed.")
+    var idleTimeout: Double?
+
+    @Option(name: .long, help: "Seconds running plays get to finish on shutdown.")
+    var shutdownGrace: Double?
+
+    @Option(name: .long, help: "The bucket that application cfx/st streams from.")
+    var defaultBucket: String?
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    static let knownSettings = [
+        "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
+        "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level",
+    ]
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let folder = DataFolder(data ?? environment["SLUICE_DATA"].flatMap { $0.isEmpty ? nil : $0 } ?? "./sluice-data")
+        var settings: Settings
+        do {
+            settings = try Settings.load(dataFolder: folder.path, known: Self.knownSettings)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        settings.override("rtmp.host", rtmpHost, flag: "--rtmp-host")
+        settings.override("rtmp.port", rtmpPort, flag: "--rtmp-port")
+        settings.override("http.port", httpPort, flag: "--http-port")
+        settings.override("rtmp.max-connections", maxConnections, flag: "--max-connections")
+        settings.override("rtmp.chunk-size", chunkSize, flag: "--chunk-size")
+        settings.override("rtmp.idle-timeout", idleTimeout, flag: "--idle-timeout")
+        settings.override("shutdown-grace", shutdownGrace, flag: "--shutdown-grace")
+        settings.override("default-bucket", defaultBucket, flag: "--default-bucket")
+        settings.override("log-level", logLevel, flag: "--log-level")
+
+        let levelName = settings.string("log-level", default: "info")
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sluice")
+
+        var rtmp = RTMPServerConfiguration()
+        let bucket: String
+        let requestedHTTPPort: Int?
+        do {
+            rtmp.host = settings.string("rtmp.host", default: "0.0.0.0")
+            rtmp.port = try settings.int("rtmp.port", default: 1935, range: 0...65535)
+            rtmp.maximumConnections = try settings.int("rtmp.max-connections", default: 2000, range: 1...1_000_000)
+            rtmp.session.outgoingChunkSize = try settings.int("rtmp.chunk-size", default: 4096, range: 128...65536)
+            rtmp.idleTimeout = try settings.seconds("rtmp.idle-timeout", default: 120)
+            rtmp.pingInterval = min(30, rtmp.idleTimeout / 3)
+            rtmp.shutdownGrace = try settings.seconds("shutdown-grace", default: 5)
+            requestedHTTPPort = try settings.optionalInt("http.port")
+            bucket = settings.string("default-bucket", default: "media")
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard ObjectKey.isValidBucketName(bucket) else {
+            throw ValidationError("default bucket '\(bucket)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
+        }
+
+        try folder.prepare(defaultBucket: bucket, logger: logger)
+        logger.info("data folder: \(folder.path)")
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+        let resolver = MediaResolver(library: FolderMediaLibrary(root: folder.bucketsPath))
+        let server = RTMPServer(configuration: rtmp, resolver: resolver, router: SingleBucketRouter(bucket: bucket),
+                                group: group, threadPool: threadPool, logger: logger)
+        let rtmpPort = try await server.start()
+
+        let http = PublicHTTPServer(group: group, logger: logger)
+        if let requestedHTTPPort, requestedHTTPPort >= 0 {
+            try await http.start(host: rtmp.host, port: requestedHTTPPort)
+        } else if requestedHTTPPort == nil {
+            do {
+                try await http.start(host: rtmp.host, port: 80)
+            } catch {
+                logger.notice("cannot bind HTTP port 80 (\(error)); using 8080 instead")
+                try await http.start(host: rtmp.host, port: 8080)
+            }
+        }
+        logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")
+
+        let signal = await ShutdownSignal.wait()
+        logger.info("received \(signal); shutting down")
+        await http.shutdown()
+        await server.shutdown()
+        try await threadPool.shutdownGracefully()
+        try await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+enum ShutdownSignal {
+    static func wait() async -> String {
+        await withCheckedContinuation { continuation in
+            let queue = DispatchQueue(label: "sluice.signals")
+            let fired = SignalLatch(continuation)
+            for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { fired.fire(name) }
+                source.resume()
+                fired.keep(source)
+            }
+        }
+    }
+
+    private final class SignalLatch: @unchecked Sendable {
+        // Touched only on the signal queue.
+        private var continuation: CheckedContinuation<String, Never>?
+        private var sources: [any DispatchSourceSignal] = []
+
+        init(_ continuation: CheckedContinuation<String, Never>) { self.continuation = continuation }
+
+        func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
+
+        func fire(_ name: String) {
+            continuation?.resume(returning: name)
+            continuation = nil
+        }
+    }
+}

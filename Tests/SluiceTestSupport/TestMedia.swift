@@ -1,0 +1,92 @@
+import Foundation
+import XCTest
+
+/// Media made by the FFmpeg CLI for tests, once per test process, in a temporary folder.
+/// Sources use `testsrc2` (detailed, so bitrates are real) and a sine tone.
+public actor TestMedia {
+    public static let shared = TestMedia()
+
+    public let folder: String
+    private var made: [String: String] = [:]
+
+    init() {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-media-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    /// The kinds of file tests need.
+    public enum Kind: String, CaseIterable, Sendable {
+        /// 40 s H.264/AAC FLV, 2 s GOP, with FFmpeg's keyframe index in onMetaData.
+        case flvIndexed = "indexed.flv"
+        /// The same without a keyframe index (Sluice must scan).
+        case flvPlain = "plain.flv"
+        /// 12 s Sorenson H.263 + MP3 FLV.
+        case flvH263 = "h263.flv"
+        /// 30 s H.264/AAC MP4, moov after mdat (FFmpeg's default).
+        case mp4MoovAtEnd = "moov-end.mp4"
+        /// The same with moov first (faststart).
+        case mp4MoovAtStart = "moov-start.mp4"
+        /// 30 s MP3, 44.1 kHz stereo, with an ID3v2 tag.
+        case mp3 = "song.mp3"
+        /// 20 s 720p FLV (1.5 Mbit/s) for load tests.
+        case flv720p = "hd.flv"
+
+        var arguments: [String] {
+            let video = ["-f", "lavfi", "-i"]
+            switch self {
+            case .flvIndexed, .flvPlain:
+                return video + ["testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "40",
+                                "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "200k", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+                                "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
+                    + (self == .flvIndexed ? ["-flvflags", "add_keyframe_index"] : [])
+            case .flvH263:
+                return video + ["testsrc2=size=352x288:rate=25", "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100", "-t", "12",
+                                "-c:v", "flv1", "-b:v", "300k", "-g", "50", "-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100"]
+            case .mp4MoovAtEnd, .mp4MoovAtStart:
+                return video + ["testsrc2=size=426x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=550:sample_rate=48000", "-t", "30",
+                                "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "250k", "-g", "50", "-pix_fmt", "yuv420p",
+                                "-c:a", "aac", "-b:a", "64k"]
+                    + (self == .mp4MoovAtStart ? ["-movflags", "+faststart"] : [])
+            case .mp3:
+                return ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100", "-t", "30", "-ac", "2",
+                        "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "3", "-metadata", "title=Sluice test tone"]
+            case .flv720p:
+                return video + ["testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "20",
+                                "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1500k", "-maxrate", "1500k", "-bufsize", "3000k",
+                                "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-flvflags", "add_keyframe_index"]
+            }
+        }
+    }
+
+    /// The path of a generated file of that kind (made on first use).
+    public func path(_ kind: Kind) async throws -> String {
+        if let existing = made[kind.rawValue] { return existing }
+        try ExternalTool.require("ffmpeg")
+        let target = folder + "/" + kind.rawValue
+        let result = try await ExternalTool.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error"] + kind.arguments + [target], timeout: 120)
+        guard result.status == 0 else {
+            throw MediaGenerationError(description: "ffmpeg could not make \(kind.rawValue): \(result.standardError)")
+        }
+        made[kind.rawValue] = target
+        return target
+    }
+
+    /// A bucket folder holding the given kinds under their names (and under `videos/`), as
+    /// hard links (a symbolic link leading out of a bucket is refused, as it should be),
+    /// for servers under test.
+    public func bucketRoot(_ kinds: [Kind]) async throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-buckets-\(UUID().uuidString)").path
+        let bucket = root + "/media"
+        try FileManager.default.createDirectory(atPath: bucket + "/videos", withIntermediateDirectories: true)
+        for kind in kinds {
+            let source = try await path(kind)
+            try FileManager.default.linkItem(atPath: source, toPath: bucket + "/" + kind.rawValue)
+            try FileManager.default.linkItem(atPath: source, toPath: bucket + "/videos/" + kind.rawValue)
+        }
+        return root
+    }
+
+    public struct MediaGenerationError: Error, CustomStringConvertible {
+        public var description: String
+    }
+}
