@@ -131,3 +131,11 @@ public struct AMFObject: Equatable, Sendable, ExpressibleByDictionaryLiteral, Se
 
     public func makeIterator() -> IndexingIterator<[Member]> { members.makeIterator() }
 }
+
+extension AMFValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(booleanLiteral value: Bool) { self = .boolean(value) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    /// Integer literals are AMF numbers (doubles), as AMF0 and ActionScript's Number have them.
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+}

@@ -113,7 +113,8 @@ public final class VODPlayback {
         let target = start > 0 && start.isFinite ? UInt32(clamping: Int64(start)) : 0
         let position = try reader.seek(to: target)
         if requestedLength >= 0, requestedLength.isFinite {
-            endTimestamp = UInt64(position) + UInt64(requestedLength)
+            // len counts from the requested start, not from the keyframe before it.
+            endTimestamp = UInt64(max(position, target)) + UInt64(requestedLength)
         }
         resetClock(to: position, now: now)
         encoder.resetHeaders()
@@ -136,7 +137,7 @@ public final class VODPlayback {
         isFinished = false
         videoNeedsKeyframe = false
         if requestedLength >= 0, requestedLength.isFinite {
-            endTimestamp = UInt64(position) + UInt64(requestedLength)
+            endTimestamp = UInt64(max(position, milliseconds)) + UInt64(requestedLength)
         }
         resetClock(to: position, now: now)
         encoder.resetHeaders()
