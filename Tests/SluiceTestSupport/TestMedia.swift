@@ -22,14 +22,16 @@ public actor TestMedia {
         case flvPlain = "plain.flv"
         /// 12 s Sorenson H.263 + MP3 FLV.
         case flvH263 = "h263.flv"
-        /// 30 s H.264/AAC MP4, moov after mdat (FFmpeg's default).
+        /// 30 s H.264 (with B-frames)/AAC MP4, moov after mdat (FFmpeg's default).
         case mp4MoovAtEnd = "moov-end.mp4"
-        /// The same with moov first (faststart).
+        /// The same streams remuxed with moov first (faststart).
         case mp4MoovAtStart = "moov-start.mp4"
         /// 30 s MP3, 44.1 kHz stereo, with an ID3v2 tag.
         case mp3 = "song.mp3"
         /// 20 s 720p FLV (1.5 Mbit/s) for load tests.
         case flv720p = "hd.flv"
+        /// One 1920x1080 H.264 frame (coded as 1088 lines, cropped), no metadata.
+        case flv1080Frame = "frame1080.flv"
 
         var arguments: [String] {
             let video = ["-f", "lavfi", "-i"]
@@ -42,14 +44,18 @@ public actor TestMedia {
             case .flvH263:
                 return video + ["testsrc2=size=352x288:rate=25", "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100", "-t", "12",
                                 "-c:v", "flv1", "-b:v", "300k", "-g", "50", "-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100"]
-            case .mp4MoovAtEnd, .mp4MoovAtStart:
+            case .mp4MoovAtEnd:
                 return video + ["testsrc2=size=426x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=550:sample_rate=48000", "-t", "30",
-                                "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "250k", "-g", "50", "-pix_fmt", "yuv420p",
+                                "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-b:v", "250k", "-g", "50", "-pix_fmt", "yuv420p",
                                 "-c:a", "aac", "-b:a", "64k"]
-                    + (self == .mp4MoovAtStart ? ["-movflags", "+faststart"] : [])
+            case .mp4MoovAtStart:
+                return []  // remuxed from mp4MoovAtEnd, see path(_:)
             case .mp3:
                 return ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100", "-t", "30", "-ac", "2",
                         "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "3", "-metadata", "title=Sluice test tone"]
+            case .flv1080Frame:
+                return video + ["testsrc2=size=1920x1080:rate=25", "-frames:v", "1", "-c:v", "libx264", "-preset", "ultrafast",
+                                "-pix_fmt", "yuv420p", "-flvflags", "no_metadata"]
             case .flv720p:
                 return video + ["testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "20",
                                 "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1500k", "-maxrate", "1500k", "-bufsize", "3000k",
@@ -63,7 +69,12 @@ public actor TestMedia {
         if let existing = made[kind.rawValue] { return existing }
         try ExternalTool.require("ffmpeg")
         let target = folder + "/" + kind.rawValue
-        let result = try await ExternalTool.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error"] + kind.arguments + [target], timeout: 120)
+        var arguments = kind.arguments
+        if kind == .mp4MoovAtStart {
+            // Same encoded streams, only the box order differs.
+            arguments = ["-i", try await path(.mp4MoovAtEnd), "-c", "copy", "-movflags", "+faststart"]
+        }
+        let result = try await ExternalTool.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error"] + arguments + [target], timeout: 120)
         guard result.status == 0 else {
             throw MediaGenerationError(description: "ffmpeg could not make \(kind.rawValue): \(result.standardError)")
         }

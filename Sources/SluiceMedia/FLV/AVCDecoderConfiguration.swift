@@ -4,6 +4,11 @@ public enum AVCSequenceParameterSet {
     public struct Dimensions: Equatable, Sendable {
         public var width: Int
         public var height: Int
+
+        public init(width: Int, height: Int) {
+            self.width = width
+            self.height = height
+        }
     }
 
     /// The dimensions from an FLV AVC sequence-header tag body (frame byte, packet type,

@@ -194,7 +194,12 @@ public final class FLVReader: MediaReader {
             guard header.dataSize > 0 else { return }
             switch header.type {
             case FLVTagType.video.rawValue:
-                let first = try reader.read(at: offset + Int64(FLVFormat.tagHeaderSize), count: 1)[0]
+                let head = try reader.read(at: offset + Int64(FLVFormat.tagHeaderSize), count: min(2, header.dataSize))
+                let first = head[0]
+                // An AVC/HEVC tag is a frame only with packet type 1; 0 is the decoder
+                // configuration and 2 the end of sequence (FFmpeg writes one, flagged key).
+                let codec = first & 0x0F
+                let isFrame = !(codec == VideoCodecID.avc.rawValue || codec == VideoCodecID.hevc.rawValue) || (head.count == 2 && head[1] == 1)
                 if !hasVideo {
                     // Audio seek points were only a stand-in until video appeared.
                     hasVideo = true
@@ -203,7 +208,7 @@ public final class FLVReader: MediaReader {
                 videoCodec = first & 0x0F
                 videoBytes += header.dataSize
                 videoTags += 1
-                if first >> 4 == 1, seekPoints.last.map({ header.timestamp > $0.time }) ?? true {
+                if first >> 4 == 1, isFrame, seekPoints.last.map({ header.timestamp > $0.time }) ?? true {
                     seekPoints.append(SeekPoint(time: header.timestamp, offset: offset))
                 }
                 lastTimestamp = max(lastTimestamp, header.timestamp)

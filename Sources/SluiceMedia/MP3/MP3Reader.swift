@@ -100,7 +100,14 @@ public final class MP3Reader: MediaReader {
             let bytes = try reader.read(at: offset, count: 4)
             if let header = FrameHeader(bytes), offset + Int64(header.length) <= size,
                first == nil ? try isFollowedByFrame(offset + Int64(header.length), &reader) : header.sampleRate == first!.sampleRate {
-                if first == nil { first = header }
+                if first == nil {
+                    first = header
+                    // A Xing/Info/VBRI frame holds the encoder's table of contents, not sound.
+                    if try isInformationFrame(at: offset, header: header, bytes: bytes, &reader) {
+                        offset += Int64(header.length)
+                        continue
+                    }
+                }
                 offsets.append(offset)
                 lengths.append(UInt16(header.length))
                 totalBytes += header.length
@@ -131,6 +138,18 @@ public final class MP3Reader: MediaReader {
         ]
         return Index(frameOffsets: offsets, frameLengths: lengths, sampleRate: first.sampleRate,
                      samplesPerFrame: first.samplesPerFrame, flags: flags, metadata: metadata, duration: duration)
+    }
+
+    /// The Xing/Info tag sits after the side information (ISO 11172-3 2.4.1.7): 32 bytes
+    /// for MPEG-1 stereo, 17 for MPEG-1 mono or MPEG-2 stereo, 9 for MPEG-2 mono; VBRI at 32.
+    private static func isInformationFrame(at offset: Int64, header: FrameHeader, bytes: [UInt8], _ reader: inout WindowedFileReader) throws(MediaFormatError) -> Bool {
+        let mpeg1 = header.samplesPerFrame == 1152
+        let sideInformation = mpeg1 ? (header.stereo ? 32 : 17) : (header.stereo ? 17 : 9)
+        guard header.length >= 4 + 36 + 4 else { return false }
+        let frame = try reader.read(at: offset, count: min(header.length, 4 + 36 + 4))
+        let tag = String(decoding: frame[(4 + sideInformation)..<(8 + sideInformation)], as: UTF8.self)
+        let vbri = String(decoding: frame[36..<40], as: UTF8.self)
+        return tag == "Xing" || tag == "Info" || vbri == "VBRI"
     }
 
     /// A first frame is trusted only if another frame header follows it (or the file ends),
