@@ -57,6 +57,8 @@ let package = Package(
             path: "Tests/SluiceTestSupport"
         ),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
+        // Runs the built `sluice`; depending on it makes `swift build --build-tests` build it.
+        .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceRTMPTests",
             dependencies: [

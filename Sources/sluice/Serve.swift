@@ -60,6 +60,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Flag(name: .long, help: "Print each setting, its value and where it came from, then exit.")
+    var printSettings = false
+
+    static let defaults = [
+        "rtmp.host": "0.0.0.0", "rtmp.port": "1935", "http.port": "80, or 8080 when 80 cannot be bound",
+        "rtmp.max-connections": "2000", "rtmp.chunk-size": "4096", "rtmp.idle-timeout": "120",
+        "shutdown-grace": "5", "default-bucket": "media", "log-level": "info",
+    ]
+
     static let knownSettings = [
         "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
         "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level",
@@ -83,6 +92,14 @@ struct Serve: AsyncParsableCommand {
         settings.override("shutdown-grace", shutdownGrace, flag: "--shutdown-grace")
         settings.override("default-bucket", defaultBucket, flag: "--default-bucket")
         settings.override("log-level", logLevel, flag: "--log-level")
+        if printSettings {
+            print("data = \(folder.path)")
+            for key in Self.knownSettings {
+                let (value, source) = settings.describe(key, default: Self.defaults[key] ?? "")
+                print("\(key) = \(value) (\(source))")
+            }
+            return
+        }
 
         let levelName = settings.string("log-level", default: "info")
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {

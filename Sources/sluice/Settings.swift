@@ -73,6 +73,12 @@ struct Settings {
         if let value { values[key] = (value.description, "flag \(flag)") }
     }
 
+    /// The value and where it came from, for `--print-settings`.
+    func describe(_ key: String, default fallback: String) -> (String, String) {
+        if let entry = values[key] { return (entry.value, entry.source) }
+        return (fallback, "default")
+    }
+
     func string(_ key: String, default fallback: String) -> String {
         values[key]?.value ?? fallback
     }

@@ -1,0 +1,134 @@
+import Foundation
+import SluiceTestSupport
+import XCTest
+
+/// The `sluice` executable as a user runs it.
+final class ServeCommandTests: XCTestCase {
+    /// The built `sluice` beside the test bundle (one `swift build` makes both).
+    var executable: String {
+        let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        return folder.appendingPathComponent("sluice").path
+    }
+
+    func temporaryFolder() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }
+        merged.merge(environment) { $1 }
+        process.environment = merged
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testSettingsPrecedenceFlagsThenEnvironmentThenFileThenDefaults() throws {
+        let data = try temporaryFolder()
+        try "rtmp:\n  port: 2001\n  chunk-size: 8192\nlog-level: debug\n".write(toFile: data + "/sluice.yml", atomically: true, encoding: .utf8)
+        let fileOnly = try run(["serve", "--data", data, "--print-settings"])
+        XCTAssertEqual(fileOnly.status, 0, fileOnly.output)
+        XCTAssertTrue(fileOnly.output.contains("rtmp.port = 2001 (\(data)/sluice.yml)"), fileOnly.output)
+        XCTAssertTrue(fileOnly.output.contains("rtmp.max-connections = 2000 (default)"), fileOnly.output)
+
+        let environment = try run(["serve", "--data", data, "--print-settings"], environment: ["SLUICE_RTMP_PORT": "2002"])
+        XCTAssertTrue(environment.output.contains("rtmp.port = 2002 (environment variable SLUICE_RTMP_PORT)"), environment.output)
+        XCTAssertTrue(environment.output.contains("rtmp.chunk-size = 8192 ("), environment.output)
+
+        let flag = try run(["serve", "--data", data, "--rtmp-port", "2003", "--print-settings"], environment: ["SLUICE_RTMP_PORT": "2002"])
+        XCTAssertTrue(flag.output.contains("rtmp.port = 2003 (flag --rtmp-port)"), flag.output)
+
+        // SLUICE_DATA chooses the folder when --data is absent.
+        let viaEnvironment = try run(["serve", "--print-settings"], environment: ["SLUICE_DATA": data])
+        XCTAssertTrue(viaEnvironment.output.contains("rtmp.port = 2001"), viaEnvironment.output)
+    }
+
+    func testBadSettingsAreExplained() throws {
+        let data = try temporaryFolder()
+        try "rtmp:\n  prot: 2001\n".write(toFile: data + "/sluice.yml", atomically: true, encoding: .utf8)
+        let unknown = try run(["serve", "--data", data])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.output.contains("unknown setting 'rtmp.prot'"), unknown.output)
+
+        try FileManager.default.removeItem(atPath: data + "/sluice.yml")
+        let badNumber = try run(["serve", "--data", data], environment: ["SLUICE_RTMP_PORT": "abc"])
+        XCTAssertNotEqual(badNumber.status, 0)
+        XCTAssertTrue(badNumber.output.contains("SLUICE_RTMP_PORT"), badNumber.output)
+
+        let help = try run(["serve", "--help"])
+        XCTAssertTrue(help.output.contains("rtmpdump -r rtmp://127.0.0.1:1935/cfx/st -y sample.flv"), help.output)
+    }
+
+    func testFirstStartServesTheSampleAndSIGTERMStopsCleanly() async throws {
+        try ExternalTool.require("rtmpdump")
+        let data = try temporaryFolder()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--shutdown-grace", "1"]
+        let logFile = data + "/serve.log"
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // The log names the bound ports.
+        var rtmpPort: Int?
+        var httpPort: Int?
+        let deadline = Date().addingTimeInterval(15)
+        while (rtmpPort == nil || httpPort == nil) && Date() < deadline {
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            rtmpPort = Self.port(after: "RTMP listening on 127.0.0.1:", in: log)
+            httpPort = Self.port(after: "HTTP listening on 127.0.0.1:", in: log)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let port = try XCTUnwrap(rtmpPort, (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: data + "/buckets/media/sample.flv"))
+
+        let output = data + "/out.flv"
+        let result = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "sample.flv", "-o", output], timeout: 30)
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertTrue(result.standardError.contains("Download complete"), result.standardError)
+        XCTAssertGreaterThan(try FLVFile(path: output).mediaKeptByLibrtmp.count, 1000)
+
+        // crossdomain.xml on the public HTTP listener.
+        try ExternalTool.require("curl")
+        let policy = try await ExternalTool.run(["curl", "-s", "-i", "http://127.0.0.1:\(try XCTUnwrap(httpPort))/crossdomain.xml"])
+        XCTAssertTrue(policy.output.hasPrefix("HTTP/1.1 200 OK"), policy.output)
+        XCTAssertTrue(policy.output.contains("<allow-access-from domain=\"*\""), policy.output)
+
+        // A real-time player is mid-stream when SIGTERM arrives: it is told, and the server exits.
+        let player = try await RTMPTestClient.open(port: port)
+        _ = try await player.connect(tcUrl: "rtmp://127.0.0.1:\(port)/cfx/st")
+        let stream = try await player.createStream()
+        try await player.setBufferLength(streamID: stream, milliseconds: 500)
+        try await player.play(streamID: stream, "sample")
+        try await player.waitForStatus("NetStream.Play.Start")
+        let stopped = Date()
+        process.terminate()
+        try await player.waitForStatus("NetStream.Play.Stop", timeout: 10)
+        try await player.waitForClose(timeout: 10)
+        while process.isRunning && Date().timeIntervalSince(stopped) < 10 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertFalse(process.isRunning)
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 5)
+        let log = try String(contentsOfFile: logFile, encoding: .utf8)
+        XCTAssertTrue(log.contains("received SIGTERM; shutting down"), log)
+        XCTAssertTrue(log.contains("stopped"), log)
+    }
+
+    static func port(after marker: String, in log: String) -> Int? {
+        guard let range = log.range(of: marker) else { return nil }
+        return Int(log[range.upperBound...].prefix { $0.isNumber })
+    }
+}

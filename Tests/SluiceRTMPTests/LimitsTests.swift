@@ -1,0 +1,57 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SluiceMedia
+import SluiceRTMP
+import SluiceTestSupport
+import XCTest
+
+/// Limits that keep one client from hurting the others.
+final class LimitsTests: XCTestCase {
+    func testConnectionsBeyondTheMaximumAreRefused() async throws {
+        let root = try await TestMedia.shared.bucketRoot([])
+        let server = try await TestServer.start(bucketRoot: root) { $0.maximumConnections = 2 }
+        defer { Task { await server.stop() } }
+        let first = try await RTMPTestClient.open(port: server.port)
+        let second = try await RTMPTestClient.open(port: server.port)
+        _ = try await first.connect(tcUrl: server.url)
+        _ = try await second.connect(tcUrl: server.url)
+        // The third is closed at once, before any handshake reply.
+        do {
+            let third = try await RTMPTestClient.open(port: server.port)
+            try await third.waitForClose()
+        } catch {
+            // The close can also win the race with the handshake: refused either way.
+        }
+        XCTAssertEqual(server.server.connectionCount, 2)
+        await first.close()
+        try await Task.sleep(for: .milliseconds(200))
+        let fourth = try await RTMPTestClient.open(port: server.port)
+        let reply = try await fourth.connect(tcUrl: server.url)
+        XCTAssertEqual(reply.name, "_result")
+        await second.close()
+        await fourth.close()
+    }
+
+    func testSilentAndStalledClientsAreDropped() async throws {
+        let root = try await TestMedia.shared.bucketRoot([])
+        let server = try await TestServer.start(bucketRoot: root) {
+            $0.handshakeTimeout = 0.3
+            $0.idleTimeout = 0.6
+            $0.pingInterval = 0.2
+        }
+        defer { Task { await server.stop() } }
+        // A TCP connection that never sends C0.
+        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
+        try await Task.sleep(for: .milliseconds(1200))
+        XCTAssertFalse(silent.isActive, "a client that never shakes hands must be dropped")
+
+        // A connected client that answers pings stays; the test client answers them.
+        let alive = try await RTMPTestClient.open(port: server.port)
+        _ = try await alive.connect(tcUrl: server.url)
+        try await Task.sleep(for: .milliseconds(1500))
+        XCTAssertFalse(alive.isClosed, "a client answering pings must stay")
+        XCTAssertTrue(alive.events.contains { if case .userControl(.pingRequest) = $0 { return true } else { return false } })
+        await alive.close()
+    }
+}
