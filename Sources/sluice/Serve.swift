@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "RTMP port; 0 picks a free one.")
     var rtmpPort: Int?
 
-    @Option(name: .long, help: "Public HTTP port (crossdomain.xml); 0 picks a free one, -1 disables it.")
+    @Option(name: .long, help: "Public HTTP port (crossdomain.xml); 0 picks a free one, --http-port=-1 disables it.")
     var httpPort: Int?
 
     @Option(name: .long, help: "Most simultaneous RTMP connections.")
@@ -176,14 +176,15 @@ enum ShutdownSignal {
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
                 source.setEventHandler { fired.fire(name) }
-                source.resume()
                 fired.keep(source)
+                source.resume()
             }
         }
     }
 
     private final class SignalLatch: @unchecked Sendable {
-        // Touched only on the signal queue.
+        // `continuation` is touched only on the signal queue; `sources` only before any
+        // source is resumed can fire, and they are kept so the sources stay alive.
         private var continuation: CheckedContinuation<String, Never>?
         private var sources: [any DispatchSourceSignal] = []
 

@@ -217,4 +217,28 @@ final class TestClientPlaybackTests: XCTestCase {
         XCTAssertGreaterThan(server.server.connectionCount, 0)
         await player.close()
     }
+
+    func testReceiveVideoOffThenOnResumesAtAKeyframe() async throws {
+        let client = try await connectedClient()
+        let stream = try await client.createStream()
+        try await client.setBufferLength(streamID: stream, milliseconds: 500)
+        try await client.play(streamID: stream, "indexed.flv")
+        try await client.waitForStatus("NetStream.Play.Start")
+        try await client.send(command: RTMPCommand(name: "receiveVideo", transactionID: 0, arguments: [false]), streamID: stream)
+        try await Task.sleep(for: .milliseconds(300))
+        let mark = client.events.count
+        try await Task.sleep(for: .milliseconds(1200))
+        let offWindow = client.events.dropFirst(mark).compactMap { event -> MediaTag? in if case .media(let tag, _) = event { return tag } else { return nil } }
+        XCTAssertTrue(offWindow.contains { $0.type == .audio }, "audio keeps flowing")
+        XCTAssertFalse(offWindow.contains { $0.type == .video }, "no video while receiveVideo is false")
+        let onMark = client.events.count
+        try await client.send(command: RTMPCommand(name: "receiveVideo", transactionID: 0, arguments: [true]), streamID: stream)
+        let firstVideo = try await client.waitFor("video again", timeout: 5, after: onMark) { event in
+            if case .media(let tag, _) = event, tag.type == .video { return true }
+            return false
+        }
+        guard case .media(let tag, _) = firstVideo else { return XCTFail() }
+        XCTAssertTrue(tag.isKeyframe, "video resumes at a keyframe")
+        await client.close()
+    }
 }

@@ -25,6 +25,11 @@ public final class MediaIndexCache: Sendable {
 
     public var count: Int { state.withLock { $0.entries.count } }
 
+    /// Whether an index for this version of the file is cached (opening it then costs no scan).
+    public func contains(_ identity: MediaFile.FileIdentity) -> Bool {
+        state.withLock { $0.entries[identity] != nil }
+    }
+
     /// The cached index of type `T` for `identity`, or the result of `build`, stored.
     /// `build` runs outside the lock: two sessions that miss at once may both build,
     /// which costs a scan but never blocks other files' sessions behind a slow disk.

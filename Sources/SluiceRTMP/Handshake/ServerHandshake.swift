@@ -34,7 +34,7 @@ public struct ServerHandshake {
     public static let serverVersion: [UInt8] = [3, 5, 1, 1]
 
     public init(
-        randomBytes: @escaping (Int) -> [UInt8] = { count in (0..<count).map { _ in UInt8.random(in: 0...255) } },
+        randomBytes: @escaping (Int) -> [UInt8] = HandshakeRandom.bytes,
         epochMilliseconds: @escaping () -> UInt32 = { 0 }
     ) {
         self.randomBytes = randomBytes
@@ -88,5 +88,27 @@ public struct ServerHandshake {
         kind = .simple
         let s1 = timeBytes + [0, 0, 0, 0] + randomBytes(HandshakeDigest.packetSize - 8)
         return s1 + c1
+    }
+}
+
+/// Filler for S1 and S2. It needs to look random, not to be secret (the digests are keyed
+/// with published keys), so a SplitMix64 stream seeded once from the system generator
+/// does: drawing 3 KB byte by byte from the system generator cost a millisecond a
+/// connection.
+public enum HandshakeRandom {
+    public static func bytes(_ count: Int) -> [UInt8] {
+        var state = UInt64.random(in: .min ... .max)
+        var output = [UInt8]()
+        output.reserveCapacity(count + 8)
+        while output.count < count {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            withUnsafeBytes(of: z) { output.append(contentsOf: $0) }
+        }
+        output.removeLast(output.count - count)
+        return output
     }
 }

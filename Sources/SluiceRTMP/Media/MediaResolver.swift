@@ -17,12 +17,15 @@ public struct MediaResolver: Sendable {
         case unplayable(key: String, reason: String)
     }
 
-    /// Opens the first candidate object that exists. Runs file I/O: call it off the event loop.
-    public func open(_ name: String, route: StreamRoute) -> Result<ReaderBox, Failure> {
+    /// Opens the first candidate object that exists. The first open of a file scans it to
+    /// build its index: call this off the event loop, or with `onlyIfIndexed`, which gives
+    /// nil instead of scanning (then a few system calls are all it costs).
+    public func open(_ name: String, route: StreamRoute, onlyIfIndexed: Bool = false) -> Result<ReaderBox, Failure>? {
         guard let playpath = Playpath(name) else { return .failure(.notFound) }
         for candidate in playpath.candidateKeys {
             let key = route.keyPrefix + candidate
             guard let file = library.openMedia(bucket: route.bucket, key: key) else { continue }
+            if onlyIfIndexed, !cache.contains(file.identity) { return nil }
             do {
                 return .success(ReaderBox(reader: try playpath.container.openReader(file, cache: cache), key: key))
             } catch {

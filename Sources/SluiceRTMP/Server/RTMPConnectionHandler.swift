@@ -215,16 +215,16 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
             case .send(let message):
                 encoder.write(message, into: &output)
             case .setOutgoingChunkSize(let size):
+                // Sent only on a successful connect: from now on log lines name the app.
                 encoder.setChunkSize(size)
+                if let request = session.connectRequest {
+                    logger[metadataKey: "app"] = "\(request.app)"
+                    logger.info("connected", metadata: ["tcUrl": "\(request.tcUrl ?? "")", "flashVer": "\(request.flashVersion ?? "")"])
+                }
             case .close(let reason):
                 closeAfterFlush(reason: reason)
             case .play(let request):
-                if case .connected = session.state, let request = Optional(request) {
-                    if let info = session.connectRequest {
-                        logger[metadataKey: "app"] = "\(info.app)"
-                    }
-                    startPlay(request)
-                }
+                startPlay(request)
             case .seek(let streamID, let milliseconds):
                 guard let playback = playbacks[streamID] else {
                     encoder.write(session.onStatus(streamID: streamID, FMS.status("NetStream.Seek.Failed", level: "error", description: "Seek failed: nothing is playing.")), into: &output)
@@ -263,9 +263,15 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         encoder.write(session.onStatus(streamID: streamID, FMS.status("NetStream.Play.Failed", level: "error", description: "Playback failed: \(reason)")), into: &output)
     }
 
-    private func openOffLoop(_ name: String, then body: @escaping (Result<ReaderBox, MediaResolver.Failure>) -> Void) {
+    /// Opens media for `name`: here when its index is cached, else on the thread pool
+    /// (a first open scans the file), holding back later messages until it is done.
+    private func openMedia(_ name: String, then body: @escaping (Result<ReaderBox, MediaResolver.Failure>) -> Void) {
         guard let route = session.route else { return }
         let resolver = self.resolver
+        if let opened = resolver.open(name, route: route, onlyIfIndexed: true) {
+            body(opened)
+            return
+        }
         waitingForOpen = true
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let callback = NIOLoopBound(body, eventLoop: context.eventLoop)
@@ -276,8 +282,8 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
             handler.waitingForOpen = false
             guard case .chunks = handler.phase else { return }
             switch result {
-            case .success(let opened): callback.value(opened)
-            case .failure: callback.value(.failure(.notFound))
+            case .success(let opened?): callback.value(opened)
+            case .success(nil), .failure: callback.value(.failure(.notFound))
             }
             handler.processMessages()
         }
@@ -285,7 +291,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
 
     private func startPlay(_ request: RTMPSession.PlayRequest) {
         playbacks.removeValue(forKey: request.streamID)
-        openOffLoop(request.name) { [self] result in
+        openMedia(request.name) { [self] result in
             switch result {
             case .failure(let failure):
                 let description: String
@@ -312,13 +318,13 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
                 }
                 playbacks[request.streamID] = playback
                 logger.info("play", metadata: ["stream": "\(request.name)", "object": "\(opened.key)", "start": "\(request.start)", "buffer": "\(playback.bufferLength)"])
-                scheduleDrive()
+                drive()
             }
         }
     }
 
     private func streamLength(transactionID: Double, name: String) {
-        openOffLoop(name) { [self] result in
+        openMedia(name) { [self] result in
             let duration: AMFValue
             switch result {
             case .success(let opened): duration = .number(opened.reader.duration)

@@ -36,11 +36,13 @@ public final class RTMPServer: Sendable {
     /// Binds and starts accepting; returns the bound port (useful when asked for port 0).
     @discardableResult
     public func start() async throws -> Int {
+        // A small user-space write backlog per connection: the kernel's socket buffer (which
+        // grows to megabytes) holds the rest, so memory per client stays low at full speed.
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 128 * 1024, high: 512 * 1024))
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { [self] channel in
                 self.accept(channel)

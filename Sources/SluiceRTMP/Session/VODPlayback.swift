@@ -111,13 +111,7 @@ public final class VODPlayback {
     /// Play.Start, |RtmpSampleAccess, onMetaData, then the sequence headers.
     public func begin(start: Double, reset: Bool, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) {
         let target = start > 0 && start.isFinite ? UInt32(clamping: Int64(start)) : 0
-        let position = try reader.seek(to: target)
-        if requestedLength >= 0, requestedLength.isFinite {
-            // len counts from the requested start, not from the keyframe before it.
-            endTimestamp = UInt64(max(position, target)) + UInt64(requestedLength)
-        }
-        resetClock(to: position, now: now)
-        encoder.resetHeaders()
+        let position = try restart(at: target, now: now, encoder: &encoder)
         encoder.write(control(.streamIsRecorded(streamID: streamID)), into: &out)
         encoder.write(control(.streamBegin(streamID: streamID)), into: &out)
         if reset {
@@ -132,15 +126,7 @@ public final class VODPlayback {
     /// Jumps to the last keyframe at or before `milliseconds`: Seek.Notify, Play.Start,
     /// then the sequence headers again, since a decoder may have been reset.
     public func seek(to milliseconds: UInt32, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) {
-        let position = try reader.seek(to: milliseconds)
-        pending = nil
-        isFinished = false
-        videoNeedsKeyframe = false
-        if requestedLength >= 0, requestedLength.isFinite {
-            endTimestamp = UInt64(max(position, milliseconds)) + UInt64(requestedLength)
-        }
-        resetClock(to: position, now: now)
-        encoder.resetHeaders()
+        let position = try restart(at: milliseconds, now: now, encoder: &encoder)
         encoder.write(control(.streamEOF(streamID: streamID)), into: &out)
         encoder.write(control(.streamIsRecorded(streamID: streamID)), into: &out)
         encoder.write(control(.streamBegin(streamID: streamID)), into: &out)
@@ -163,6 +149,22 @@ public final class VODPlayback {
             encoder.write(control(.streamBegin(streamID: streamID)), into: &out)
             encoder.write(status("NetStream.Unpause.Notify", "Unpausing \(name)."), into: &out)
         }
+    }
+
+    /// Moves the reader to the keyframe for `target` and restarts the playhead, the end
+    /// (len counts from the requested time, not from the keyframe before it) and the
+    /// chunk headers (timestamps may go back). Returns the keyframe's time.
+    private func restart(at target: UInt32, now: UInt64, encoder: inout ChunkEncoder) throws(MediaFormatError) -> UInt32 {
+        let position = try reader.seek(to: target)
+        pending = nil
+        isFinished = false
+        videoNeedsKeyframe = false
+        if requestedLength >= 0, requestedLength.isFinite {
+            endTimestamp = UInt64(max(position, target)) + UInt64(requestedLength)
+        }
+        resetClock(to: position, now: now)
+        encoder.resetHeaders()
+        return position
     }
 
     public func setBufferLength(_ milliseconds: UInt32) {
