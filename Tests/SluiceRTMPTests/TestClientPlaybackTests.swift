@@ -241,4 +241,27 @@ final class TestClientPlaybackTests: XCTestCase {
         XCTAssertTrue(tag.isKeyframe, "video resumes at a keyframe")
         await client.close()
     }
+
+    func testPlayWithoutResetAppendsToAPlaylist() async throws {
+        let client = try await connectedClient()
+        let stream = try await client.createStream()
+        // Paced, so the first item is still playing when the second is queued.
+        try await client.setBufferLength(streamID: stream, milliseconds: 500)
+        try await client.play(streamID: stream, "indexed.flv", start: 38_000)
+        try await client.play(streamID: stream, "mp3:song", start: 0, length: 2000, reset: false)
+        try await client.waitForStatus("NetStream.Play.Stop", timeout: 20)
+        let codes = client.statusCodes
+        XCTAssertEqual(codes.filter { $0 == "NetStream.Play.Reset" }.count, 1)
+        XCTAssertEqual(codes.filter { $0 == "NetStream.Play.Start" }.count, 2)
+        XCTAssertEqual(codes.filter { $0 == "NetStream.Play.Switch" }.count, 1)
+        XCTAssertEqual(codes.filter { $0 == "NetStream.Play.Complete" }.count, 1)
+        XCTAssertEqual(codes.last, "NetStream.Play.Stop")
+        // The second item continues the timeline: its audio starts where the first ended.
+        let mp3 = client.mediaTags.filter { $0.type == .audio && $0.payload[0] >> 4 == 2 }
+        let first = client.mediaTags.filter { !($0.type == .audio && $0.payload[0] >> 4 == 2) }
+        XCTAssertGreaterThan(mp3.count, 50)
+        XCTAssertGreaterThanOrEqual(mp3.first!.timestamp, first.map(\.timestamp).max()!)
+        XCTAssertEqual(Double(mp3.last!.timestamp - mp3.first!.timestamp), 2000, accuracy: 60)
+        await client.close()
+    }
 }

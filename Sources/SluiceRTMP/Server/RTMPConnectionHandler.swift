@@ -34,6 +34,8 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     private var output = ByteBuffer()
 
     private var playbacks: [UInt32: VODPlayback] = [:]
+    /// Items queued with `play(name, start, len, false)`, per stream, after the playing one.
+    private var playlists: [UInt32: [RTMPSession.PlayRequest]] = [:]
     /// Buffer lengths announced before the stream started playing.
     private var bufferLengths: [UInt32: UInt32] = [:]
     /// While a file opens on the thread pool, later messages wait so they apply in order.
@@ -242,6 +244,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
                 playback.pause(paused, at: milliseconds, now: Self.now(), encoder: &encoder, into: &output)
                 if !paused { scheduleDrive() }
             case .stop(let streamID):
+                playlists[streamID] = nil
                 if let playback = playbacks.removeValue(forKey: streamID) {
                     logger.info("play stopped by client", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
                 }
@@ -290,7 +293,30 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     }
 
     private func startPlay(_ request: RTMPSession.PlayRequest) {
+        if !request.reset, let current = playbacks[request.streamID], !current.isFinished {
+            // reset false appends to the stream's playlist.
+            playlists[request.streamID, default: []].append(request)
+            current.continuesInPlaylist = true
+            logger.info("play queued in playlist", metadata: ["stream": "\(request.name)"])
+            return
+        }
+        if request.reset { playlists[request.streamID] = nil }
         playbacks.removeValue(forKey: request.streamID)
+        openAndBegin(request, after: nil)
+    }
+
+    /// Starts the next playlist item of a stream whose item just ended, if there is one.
+    private func playNextInPlaylist(_ streamID: UInt32, after previous: VODPlayback) -> Bool {
+        guard var queue = playlists[streamID], !queue.isEmpty else { return false }
+        let next = queue.removeFirst()
+        playlists[streamID] = queue.isEmpty ? nil : queue
+        openAndBegin(next, after: previous)
+        return true
+    }
+
+    /// Opens the media and begins playback; a playlist item continues `previous`'s
+    /// timeline, starting once the player has used up what it holds of it.
+    private func openAndBegin(_ request: RTMPSession.PlayRequest, after previous: VODPlayback?) {
         openMedia(request.name) { [self] result in
             switch result {
             case .failure(let failure):
@@ -306,19 +332,32 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
                 encoder.write(session.onStatus(streamID: request.streamID, FMS.status(
                     "NetStream.Play.StreamNotFound", level: "error", description: description,
                     extra: [("details", .string(request.name)), ("clientid", .string(session.clientID))])), into: &output)
+                if let previous, !playNextInPlaylist(request.streamID, after: previous) {
+                    // The playlist ends on a missing item: say so, or the player waits forever.
+                    VODPlayback.writeStopped(streamID: request.streamID, name: request.name, clientID: session.clientID,
+                                             amf3: session.isAMF3, encoder: &encoder, into: &output)
+                }
             case .success(let opened):
                 let playback = VODPlayback(
                     streamID: request.streamID, name: request.name, reader: opened.reader, clientID: session.clientID,
                     amf3: request.amf3, bufferLength: bufferLengths[request.streamID], length: request.length)
+                playback.continuesInPlaylist = !(playlists[request.streamID]?.isEmpty ?? true)
+                var start = Self.now()
+                if let previous {
+                    playback.timelineOffset = previous.timelineEnd
+                    start += previous.leadAhead(now: start)
+                }
                 do {
-                    try playback.begin(start: request.start, reset: request.reset, now: Self.now(), encoder: &encoder, into: &output)
+                    try playback.begin(start: request.start, reset: request.reset, now: start, encoder: &encoder, into: &output)
                 } catch {
                     encoder.write(session.onStatus(streamID: request.streamID, FMS.status("NetStream.Play.Failed", level: "error", description: "Failed to play \(request.name): \(error)")), into: &output)
                     return
                 }
                 playbacks[request.streamID] = playback
                 logger.info("play", metadata: ["stream": "\(request.name)", "object": "\(opened.key)", "start": "\(request.start)", "buffer": "\(playback.bufferLength)"])
-                drive()
+                // Next tick: commands that arrived with this play (a playlist) are seen first,
+                // and a playlist item begun from inside drive() does not re-enter it.
+                scheduleDrive()
             }
         }
     }
@@ -397,6 +436,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
                 case .finished:
                     playbacks.removeValue(forKey: streamID)
                     logger.info("play complete", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
+                    _ = playNextInPlaylist(streamID, after: playback)
                 case .paused:
                     break
                 }

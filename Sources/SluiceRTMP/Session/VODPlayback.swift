@@ -49,6 +49,11 @@ public final class VODPlayback {
     private var requestedLength: Double
     public private(set) var bytesSent: UInt64 = 0
     public private(set) var lastTimestamp: UInt32 = 0
+    /// Added to every timestamp sent: a playlist's later items continue the timeline of
+    /// the items before them, as FMS plays `play(name, start, len, false)` lists.
+    public var timelineOffset: UInt32 = 0
+    /// Another playlist item follows: the end is a Play.Switch, not Complete and Stop.
+    public var continuesInPlaylist = false
 
     public init(streamID: UInt32, name: String, reader: any MediaReader, clientID: String, amf3: Bool,
                 bufferLength: UInt32?, length: Double) {
@@ -69,8 +74,8 @@ public final class VODPlayback {
             .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: amf3)
     }
 
-    private func data(_ values: [AMFValue], timestamp: UInt32 = 0) -> RTMPMessage {
-        RTMPCommand.dataMessage(values, streamID: streamID, timestamp: timestamp)
+    private func data(_ values: [AMFValue], timestamp: UInt32? = nil) -> RTMPMessage {
+        RTMPCommand.dataMessage(values, streamID: streamID, timestamp: timestamp ?? timelineOffset)
     }
 
     private func control(_ event: UserControlEvent) -> RTMPMessage {
@@ -91,7 +96,7 @@ public final class VODPlayback {
             chunkStream = ChunkStreamID.streamCommand
             type = RTMPMessageType.dataAMF0.rawValue
         }
-        encoder.write(chunkStreamID: chunkStream, typeID: type, streamID: streamID, timestamp: tag.timestamp, payload: tag.payload, into: &out)
+        encoder.write(chunkStreamID: chunkStream, typeID: type, streamID: streamID, timestamp: tag.timestamp &+ timelineOffset, payload: tag.payload, into: &out)
         bytesSent += UInt64(tag.payload.count)
         lastTimestamp = tag.timestamp
     }
@@ -100,7 +105,7 @@ public final class VODPlayback {
         for var header in reader.sequenceHeaders {
             if header.type == .audio && !receiveAudio || header.type == .video && !receiveVideo { continue }
             header.timestamp = timestamp
-            write(header, encoder: &encoder, into: &out)
+            write(header, encoder: &encoder, into: &out)  // write adds the timeline offset
         }
     }
 
@@ -109,6 +114,9 @@ public final class VODPlayback {
     /// Starts playing from `start` milliseconds (negative: from the beginning). Writes, in
     /// the order Flash players expect: StreamIsRecorded, StreamBegin, Play.Reset,
     /// Play.Start, |RtmpSampleAccess, onMetaData, then the sequence headers.
+    ///
+    /// A later playlist item passes `now` plus what the player still holds of the items
+    /// before it, so the lead stays one buffer across the switch.
     public func begin(start: Double, reset: Bool, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) {
         let target = start > 0 && start.isFinite ? UInt32(clamping: Int64(start)) : 0
         let position = try restart(at: target, now: now, encoder: &encoder)
@@ -185,12 +193,29 @@ public final class VODPlayback {
         anchorClock = now
     }
 
-    /// The media time up to which tags may be sent now.
-    private func sendHorizon(now: UInt64) -> UInt64 {
-        let playhead = anchorTimestamp + (now > anchorClock ? now - anchorClock : 0)
-        let (horizon, overflow) = playhead.addingReportingOverflow(UInt64(bufferLength) + Self.margin)
+    /// The media time up to which tags may be sent now. The anchor clock may lie in the
+    /// future (a playlist item queued behind what the player still holds).
+    private func sendHorizon(now: UInt64) -> Int64 {
+        let lead = Int64(bufferLength) + Int64(Self.margin)
+        let (horizon, overflow) = (Int64(anchorTimestamp) + Int64(now) - Int64(anchorClock)).addingReportingOverflow(lead)
         return overflow ? .max : horizon
     }
+
+    /// How much media, in milliseconds, has been sent beyond the playhead.
+    public func leadAhead(now: UInt64) -> UInt64 {
+        let playhead = Int64(anchorTimestamp) + Int64(now) - Int64(anchorClock)
+        return UInt64(max(0, Int64(itemEnd) - playhead))
+    }
+
+    /// Where this item ends on its own timeline: the requested end, else the later of
+    /// its last tag and its duration.
+    private var itemEnd: UInt32 {
+        let durationMilliseconds = reader.duration.isFinite && reader.duration > 0 ? UInt32(clamping: Int64(reader.duration * 1000)) : 0
+        return endTimestamp.map { UInt32(clamping: $0) } ?? max(lastTimestamp, durationMilliseconds)
+    }
+
+    /// Where the next playlist item starts on the player's timeline.
+    public var timelineEnd: UInt32 { timelineOffset &+ max(lastTimestamp, itemEnd) }
 
     /// Writes due tags until `budget` bytes are written, nothing more is due, or the end.
     public func pump(now: UInt64, budget: Int, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) -> PumpResult {
@@ -210,10 +235,11 @@ public final class VODPlayback {
                 finish(encoder: &encoder, into: &out)
                 return .finished
             }
-            if UInt64(tag.timestamp) > horizon {
+            if Int64(tag.timestamp) > horizon {
                 pending = tag
-                let due = UInt64(tag.timestamp) - (UInt64(bufferLength) + Self.margin)
-                let wake = anchorClock + (due > anchorTimestamp ? due - anchorTimestamp : 0) + Self.batchQuantum
+                // The clock time at which this tag falls inside the lead, plus a batch.
+                let due = Int64(anchorClock) + Int64(tag.timestamp) - Int64(anchorTimestamp) - (Int64(bufferLength) + Int64(Self.margin))
+                let wake = UInt64(max(due, 0)) + Self.batchQuantum
                 return .waitUntil(max(wake, now + 1))
             }
             switch tag.type {
@@ -233,20 +259,35 @@ public final class VODPlayback {
     }
 
     /// The end: onPlayStatus Play.Complete, StreamEOF, then onStatus Play.Stop, on which
-    /// librtmp and FFmpeg close.
+    /// librtmp and FFmpeg close. Within a playlist: onPlayStatus Play.Switch only.
     private func finish(encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
         isFinished = true
+        // Play.Complete happens where the clip ends: at its duration, which is after the last
+        // frame's timestamp by one frame. rtmpdump judges a download complete by comparing
+        // the last timestamp it saw with the duration.
+        let end = timelineEnd
+        if continuesInPlaylist {
+            let switching: AMFObject = ["code": .string("NetStream.Play.Switch"), "level": .string("status")]
+            encoder.write(data([.string("onPlayStatus"), .object(switching)], timestamp: end), into: &out)
+            return
+        }
         let complete: AMFObject = [
             "code": .string("NetStream.Play.Complete"), "level": .string("status"),
             "duration": .number(reader.duration), "bytes": .number(Double(bytesSent)),
         ]
-        // Play.Complete happens where the clip ends: at its duration, which is after the last
-        // frame's timestamp by one frame. rtmpdump judges a download complete by comparing
-        // the last timestamp it saw with the duration.
-        let durationMilliseconds = reader.duration.isFinite && reader.duration > 0 ? UInt32(clamping: Int64(reader.duration * 1000)) : 0
-        let endTimestamp = endTimestamp.map { UInt32(clamping: $0) } ?? max(lastTimestamp, durationMilliseconds)
-        encoder.write(data([.string("onPlayStatus"), .object(complete)], timestamp: max(lastTimestamp, endTimestamp)), into: &out)
-        encoder.write(control(.streamEOF(streamID: streamID)), into: &out)
-        encoder.write(status("NetStream.Play.Stop", "Stopped playing \(name)."), into: &out)
+        encoder.write(data([.string("onPlayStatus"), .object(complete)], timestamp: end), into: &out)
+        writeStopped(streamID: streamID, name: name, amf3: amf3, encoder: &encoder, into: &out)
+    }
+
+    /// StreamEOF then Play.Stop: what ends a stream for a player.
+    public static func writeStopped(streamID: UInt32, name: String, clientID: String, amf3: Bool, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
+        encoder.write(ProtocolControl.userControl(.streamEOF(streamID: streamID)), into: &out)
+        let info = FMS.playStatus("NetStream.Play.Stop", "Stopped playing \(name).", name: name, clientID: clientID)
+        encoder.write(RTMPCommand(name: "onStatus", transactionID: 0, arguments: [info])
+            .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: amf3), into: &out)
+    }
+
+    private func writeStopped(streamID: UInt32, name: String, amf3: Bool, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
+        Self.writeStopped(streamID: streamID, name: name, clientID: clientID, amf3: amf3, encoder: &encoder, into: &out)
     }
 }
