@@ -26,11 +26,18 @@ final class TestClientPlaybackTests: XCTestCase {
         return client
     }
 
+    /// Connects, creates a stream, announces a buffer length and plays `name`.
+    private func playing(_ name: String, buffer: UInt32, start: Double = -2000, length: Double = -1,
+                         objectEncoding: Double = 0) async throws -> (RTMPTestClient, UInt32) {
+        let client = try await connectedClient(objectEncoding: objectEncoding)
+        let stream = try await client.createStream(amf3: objectEncoding == 3)
+        try await client.setBufferLength(streamID: stream, milliseconds: buffer)
+        try await client.play(streamID: stream, name, start: start, length: length, amf3: objectEncoding == 3)
+        return (client, stream)
+    }
+
     func testPlayFromStartPositionBeginsAtKeyframeAtOrBefore() async throws {
-        let client = try await connectedClient()
-        let stream = try await client.createStream()
-        try await client.setBufferLength(streamID: stream, milliseconds: 36_000_000)
-        try await client.play(streamID: stream, "indexed.flv", start: 30000)
+        let (client, _) = try await playing("indexed.flv", buffer: 36_000_000, start: 30000)
         try await client.waitForStatus("NetStream.Play.Stop", timeout: 20)
         let video = client.mediaTags.filter { $0.type == .video }
         XCTAssertTrue(video.first?.isSequenceHeader == true)
@@ -42,10 +49,7 @@ final class TestClientPlaybackTests: XCTestCase {
     }
 
     func testPlayMessagesComeInTheOrderFlashPlayersExpect() async throws {
-        let client = try await connectedClient()
-        let stream = try await client.createStream()
-        try await client.setBufferLength(streamID: stream, milliseconds: 36_000_000)
-        try await client.play(streamID: stream, "indexed")
+        let (client, stream) = try await playing("indexed", buffer: 36_000_000)
         try await client.waitForStatus("NetStream.Play.Stop", timeout: 20)
         var order: [String] = []
         for event in client.events {
@@ -80,10 +84,7 @@ final class TestClientPlaybackTests: XCTestCase {
     }
 
     func testSeekResendsSequenceHeadersAndStartsAtKeyframe() async throws {
-        let client = try await connectedClient()
-        let stream = try await client.createStream()
-        try await client.setBufferLength(streamID: stream, milliseconds: 2000)
-        try await client.play(streamID: stream, "plain.flv")
+        let (client, stream) = try await playing("plain.flv", buffer: 2000)
         try await client.waitFor("media") { if case .media = $0 { return true } else { return false } }
         let mark = client.events.count
         try await client.seek(streamID: stream, milliseconds: 21_500)
@@ -107,10 +108,7 @@ final class TestClientPlaybackTests: XCTestCase {
     }
 
     func testPauseStopsSendingAndUnpauseKeepsPosition() async throws {
-        let client = try await connectedClient()
-        let stream = try await client.createStream()
-        try await client.setBufferLength(streamID: stream, milliseconds: 100)
-        try await client.play(streamID: stream, "indexed.flv")
+        let (client, stream) = try await playing("indexed.flv", buffer: 100)
         try await Task.sleep(for: .milliseconds(600))
         let mark = client.events.count
         try await client.pause(streamID: stream, true, milliseconds: 500)
@@ -133,10 +131,7 @@ final class TestClientPlaybackTests: XCTestCase {
     }
 
     func testAMF3ClientPlays() async throws {
-        let client = try await connectedClient(objectEncoding: 3)
-        let stream = try await client.createStream(amf3: true)
-        try await client.setBufferLength(streamID: stream, milliseconds: 36_000_000)
-        try await client.play(streamID: stream, "mp3:song", amf3: true)
+        let (client, _) = try await playing("mp3:song", buffer: 36_000_000, objectEncoding: 3)
         try await client.waitForStatus("NetStream.Play.Stop", timeout: 20)
         let statusTypes = client.events.compactMap { event -> UInt8? in
             if case .command(let command, _, let type) = event, command.name == "onStatus" { return type }
@@ -174,10 +169,7 @@ final class TestClientPlaybackTests: XCTestCase {
     }
 
     func testPlayLengthStopsEarly() async throws {
-        let client = try await connectedClient()
-        let stream = try await client.createStream()
-        try await client.setBufferLength(streamID: stream, milliseconds: 36_000_000)
-        try await client.play(streamID: stream, "indexed.flv", start: 10_000, length: 5000)
+        let (client, _) = try await playing("indexed.flv", buffer: 36_000_000, start: 10_000, length: 5000)
         try await client.waitForStatus("NetStream.Play.Stop")
         let media = client.mediaTags.filter { !$0.isSequenceHeader }
         // From the last keyframe at or before 10 s, to 10 s + 5 s.
@@ -219,10 +211,7 @@ final class TestClientPlaybackTests: XCTestCase {
     }
 
     func testReceiveVideoOffThenOnResumesAtAKeyframe() async throws {
-        let client = try await connectedClient()
-        let stream = try await client.createStream()
-        try await client.setBufferLength(streamID: stream, milliseconds: 500)
-        try await client.play(streamID: stream, "indexed.flv")
+        let (client, stream) = try await playing("indexed.flv", buffer: 500)
         try await client.waitForStatus("NetStream.Play.Start")
         try await client.send(command: RTMPCommand(name: "receiveVideo", transactionID: 0, arguments: [false]), streamID: stream)
         try await Task.sleep(for: .milliseconds(300))

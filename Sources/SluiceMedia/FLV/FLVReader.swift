@@ -167,7 +167,8 @@ public final class FLVReader: MediaReader {
         points.reserveCapacity(positions.count)
         for position in positions {
             guard position.isFinite, position >= Double(firstTag), position < Double(reader.file.size),
-                  let bytes = try? reader.read(at: Int64(position), count: FLVFormat.tagHeaderSize + 1),
+                  // Keyframes lie far apart: read the 12 bytes alone, not a read-ahead window.
+                  let bytes = try? reader.file.read(at: Int64(position), count: FLVFormat.tagHeaderSize + 1),
                   bytes[0] & 0x1F == FLVTagType.video.rawValue, bytes[11] >> 4 == 1,
                   let header = try? FLVFormat.parseTagHeader(bytes)
             else { return nil }
