@@ -89,12 +89,12 @@ final class TestClientPlaybackTests: XCTestCase {
         let mark = client.events.count
         try await client.seek(streamID: stream, milliseconds: 21_500)
         try await client.waitForStatus("NetStream.Seek.Notify", after: mark)
-        try await client.waitFor("media after seek", after: mark) { event in
+        // Tags already in flight when the seek arrived come before Seek.Notify; look after it.
+        let notify = client.events.indices.first { $0 >= mark && client.events[$0].statusCode == "NetStream.Seek.Notify" }!
+        try await client.waitFor("media after seek", after: notify) { event in
             if case .media(let tag, _) = event, tag.type == .video, !tag.isSequenceHeader { return true }
             return false
         }
-        // Tags already in flight when the seek arrived come before Seek.Notify; look after it.
-        let notify = client.events.indices.first { $0 >= mark && client.events[$0].statusCode == "NetStream.Seek.Notify" }!
         let after = Array(client.events[notify...])
         let codes = after.compactMap(\.statusCode)
         XCTAssertEqual(Array(codes.prefix(2)), ["NetStream.Seek.Notify", "NetStream.Play.Start"])
