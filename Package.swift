@@ -17,8 +17,23 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
+        // FFmpeg's libraries (libavformat, libavcodec, libswscale, libswresample, libavutil).
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libswscale libswresample libavutil",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]
+        ),
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
+        // The transcoding pipeline on libav, and the presets that plan its ladders.
+        .target(
+            name: "SluiceTranscode",
+            dependencies: [
+                "CFFmpeg",
+                "SluiceMedia",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // The RTMP protocol and video-on-demand sessions on SwiftNIO.
         .target(
             name: "SluiceRTMP",
@@ -36,6 +51,7 @@ let package = Package(
             dependencies: [
                 "SluiceMedia",
                 "SluiceRTMP",
+                "SluiceTranscode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -57,6 +73,7 @@ let package = Package(
             path: "Tests/SluiceTestSupport"
         ),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceTranscodeTests", dependencies: ["SluiceTranscode", "SluiceMedia", "SluiceTestSupport"]),
         // Runs the built `sluice`; depending on it makes `swift build --build-tests` build it.
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "SluiceTestSupport"]),
         .testTarget(

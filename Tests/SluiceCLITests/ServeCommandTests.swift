@@ -2,21 +2,14 @@ import Foundation
 import SluiceTestSupport
 import XCTest
 
-/// The `sluice` executable as a user runs it.
-final class ServeCommandTests: XCTestCase {
-    /// The built `sluice` beside the test bundle (one `swift build` makes both).
-    var executable: String {
+/// Runs the built `sluice` beside the test bundle (one `swift build` makes both).
+enum SluiceProcess {
+    static var executable: String {
         let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         return folder.appendingPathComponent("sluice").path
     }
 
-    func temporaryFolder() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cli-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -30,6 +23,21 @@ final class ServeCommandTests: XCTestCase {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// The `sluice` executable as a user runs it.
+final class ServeCommandTests: XCTestCase {
+    var executable: String { SluiceProcess.executable }
+
+    func temporaryFolder() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        try SluiceProcess.run(arguments, environment: environment)
     }
 
     func testSettingsPrecedenceFlagsThenEnvironmentThenFileThenDefaults() throws {
@@ -130,5 +138,37 @@ final class ServeCommandTests: XCTestCase {
     static func port(after marker: String, in log: String) -> Int? {
         guard let range = log.range(of: marker) else { return nil }
         return Int(log[range.upperBound...].prefix { $0.isNumber })
+    }
+}
+
+/// `sluice presets`.
+final class PresetsCommandTests: XCTestCase {
+
+    func testListAndExplain() async throws {
+        let list = try SluiceProcess.run(["presets", "list"])
+        XCTAssertEqual(list.status, 0, list.output)
+        for name in ["dynamic-streaming:", "mobile:", "audio-only:"] { XCTAssertTrue(list.output.contains(name), list.output) }
+
+        let input = try await TestMedia.shared.path(.mp4MoovAtEnd)
+        let text = try SluiceProcess.run(["presets", "explain", "mobile", "--input", input])
+        XCTAssertEqual(text.status, 0, text.output)
+        XCTAssertTrue(text.output.contains("240p  426x240"), text.output)
+        XCTAssertTrue(text.output.contains("Kush gauge 426×240×25 fps×2×0.07"), text.output)
+        XCTAssertTrue(text.output.contains("360p: dropped: 360 lines is above the source's 240: never upscale"), text.output)
+
+        let json = try SluiceProcess.run(["presets", "explain", "mobile", "--input", input, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        let rungs = object?["rungs"] as? [[String: Any]] ?? []
+        XCTAssertEqual(rungs.compactMap { $0["name"] as? String }, ["240p", "144p"])
+        XCTAssertEqual(rungs.first?["videoBitrate"] as? Int, 252)  // 75% of the 400 kbit/s tier less 48 kbit/s audio
+
+        let missing = try SluiceProcess.run(["presets", "explain", "mobile", "--input", "/nonexistent.mp4"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("/nonexistent.mp4 is not a media file"), missing.output)
+        let badPreset = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bad-\(UUID().uuidString).yml").path
+        try "name: x\nrungs:\n  - name: a\n    tier: 100\n    heigth: 200\n".write(toFile: badPreset, atomically: true, encoding: .utf8)
+        let refused = try SluiceProcess.run(["presets", "explain", badPreset, "--input", input])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("\(badPreset):5: rung 1: unknown key 'heigth'"), refused.output)
     }
 }
