@@ -32,6 +32,7 @@ let package = Package(
                 "CFFmpeg",
                 "SluiceMedia",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The RTMP protocol and video-on-demand sessions on SwiftNIO.

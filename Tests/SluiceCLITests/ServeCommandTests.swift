@@ -172,3 +172,45 @@ final class PresetsCommandTests: XCTestCase {
         XCTAssertTrue(refused.output.contains("\(badPreset):5: rung 1: unknown key 'heigth'"), refused.output)
     }
 }
+
+/// `sluice encode`.
+final class EncodeCommandTests: XCTestCase {
+    func testEncodeMatchesExplainAndReportsFailures() async throws {
+        try ExternalTool.require("ffprobe")
+        let input = try await TestMedia.shared.path(.source480)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cli-encode-\(UUID().uuidString)").path
+        let bad = out + "-inputs/broken.mp4"
+        try FileManager.default.createDirectory(atPath: out + "-inputs", withIntermediateDirectories: true)
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: bad))
+
+        let explained = try SluiceProcess.run(["presets", "explain", "dynamic-streaming", "--input", input, "--json"])
+        let plan = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(explained.output.utf8)) as? [String: Any])
+        let plannedRungs = plan["rungs"] as? [[String: Any]] ?? []
+
+        let result = try SluiceProcess.run(["encode", input, bad, "--out", out, "--json"])
+        XCTAssertEqual(result.status, 1, "one input failed: \(result.output)")
+        let lines = result.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(lines.compactMap { $0["status"] as? String }, ["done", "failed"], result.output)
+        XCTAssertTrue((lines.last?["reason"] as? String ?? "").contains("broken.mp4 is not a media file"), result.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/broken"), "a failed input leaves nothing")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: bad)), Data("garbage".utf8))
+
+        // What was encoded is what explain said, rung by rung.
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/source480/source480.json"))) as? [String: Any])
+        let encodedRungs = summary["rungs"] as? [[String: Any]] ?? []
+        XCTAssertEqual(encodedRungs.count, plannedRungs.count)
+        for (planned, encoded) in zip(plannedRungs, encodedRungs) {
+            for key in ["name", "width", "height", "videoBitrate", "audioBitrate", "profile", "level"] {
+                XCTAssertEqual("\(planned[key] ?? "-")", "\(encoded[key] ?? "-")", key)
+            }
+            let path = out + "/source480/" + (encoded["file"] as? String ?? "")
+            let probe = try await ExternalTool.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height", "-of", "csv=p=0", path])
+            XCTAssertEqual(probe.output.trimmingCharacters(in: .whitespacesAndNewlines), "\(planned["width"]!),\(planned["height"]!)")
+        }
+        let f4m = try String(contentsOfFile: out + "/source480/source480.f4m", encoding: .utf8)
+        XCTAssertTrue(f4m.contains("<baseURL>rtmp://127.0.0.1:1935/cfx/st</baseURL>"), f4m)
+        XCTAssertTrue(f4m.contains("<media url=\"source480/480p\" bitrate=\"1350\" width=\"854\" height=\"480\"/>"), f4m)
+        let smil = try String(contentsOfFile: out + "/source480/source480.smil", encoding: .utf8)
+        XCTAssertTrue(smil.contains("<video src=\"source480/240p.flv\" system-bitrate=\"375000\" width=\"428\" height=\"240\"/>"), smil)
+    }
+}

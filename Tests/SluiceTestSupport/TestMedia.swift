@@ -30,6 +30,12 @@ public actor TestMedia {
         case mp3 = "song.mp3"
         /// 20 s 720p FLV (1.5 Mbit/s) for load tests.
         case flv720p = "hd.flv"
+        /// 10 s 854x480 at 30 fps, stereo 48 kHz: a source for ladders.
+        case source480 = "source480.mp4"
+        /// 6 s 321x241 (odd) at 24 fps with 5.1 audio.
+        case oddSurround = "odd-surround.mkv"
+        /// 6 s 320x240 at 25 fps, no audio.
+        case silentVideo = "silent.mp4"
         /// One 1920x1080 H.264 frame (coded as 1088 lines, cropped), no metadata.
         case flv1080Frame = "frame1080.flv"
 
@@ -53,6 +59,15 @@ public actor TestMedia {
             case .mp3:
                 return ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100", "-t", "30", "-ac", "2",
                         "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "3", "-metadata", "title=Sluice test tone"]
+            case .source480:
+                return video + ["testsrc2=size=854x480:rate=30", "-f", "lavfi", "-i", "sine=frequency=500:sample_rate=48000", "-t", "10",
+                                "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k"]
+            case .oddSurround:
+                return video + ["testsrc2=size=321x241:rate=24", "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100", "-t", "6",
+                                "-af", "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
+                                "-pix_fmt", "yuv444p", "-c:a", "aac", "-b:a", "256k"]
+            case .silentVideo:
+                return video + ["testsrc2=size=320x240:rate=25", "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
             case .flv1080Frame:
                 return video + ["testsrc2=size=1920x1080:rate=25", "-frames:v", "1", "-c:v", "libx264", "-preset", "ultrafast",
                                 "-pix_fmt", "yuv420p", "-flvflags", "no_metadata"]

@@ -75,7 +75,7 @@ public final class MP3Reader: MediaReader {
     }
 
     /// The FLV SoundFormat/SoundRate/SoundSize/SoundType byte for MP3 (FLV spec E.4.2.1).
-    static func flvAudioFlags(sampleRate: Int, stereo: Bool) -> UInt8 {
+    public static func flvAudioFlags(sampleRate: Int, stereo: Bool) -> UInt8 {
         let format: UInt8 = sampleRate == 8000 ? AudioCodecID.mp3At8k.rawValue : AudioCodecID.mp3.rawValue
         let rate: UInt8 = sampleRate >= 32000 ? 3 : sampleRate >= 16000 ? 2 : sampleRate >= 11025 ? 1 : 0
         return format << 4 | rate << 2 | 0x02 | (stereo ? 1 : 0)

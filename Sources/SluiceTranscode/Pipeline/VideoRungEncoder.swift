@@ -1,0 +1,123 @@
+import CFFmpeg
+import SluiceMedia
+
+/// Scales the shared decoded pictures to one rung's size (swscale) and encodes them
+/// with libx264; packets become FLV video tags on the rung's output.
+final class VideoRungEncoder {
+    let rung: PlannedRung
+    private let context: UnsafeMutablePointer<AVCodecContext>
+    private var scaler: OpaquePointer?
+    private var scaled: UnsafeMutablePointer<AVFrame>?
+    private var packet: UnsafeMutablePointer<AVPacket>?
+    private let output: RungOutput
+    /// Frames of reorder delay (B-frames) in this encoder's output.
+    let reorderDelay: Int
+    private var timestampShift: Int64 = 0
+    private(set) var framesEncoded = 0
+
+    init(rung: PlannedRung, frameRate: AVRational, encoderPreset: String, threads: Int32, output: RungOutput) throws(TranscodeError) {
+        self.rung = rung
+        self.output = output
+        guard let codec = avcodec_find_encoder_by_name("libx264") else {
+            throw TranscodeError("this FFmpeg has no libx264 encoder")
+        }
+        guard let context = avcodec_alloc_context3(codec) else { throw TranscodeError("cannot allocate an H.264 encoder") }
+        self.context = context
+        let rate = AVRational(num: frameRate.num, den: frameRate.den * Int32(rung.frameStep))
+        context.pointee.width = Int32(rung.width)
+        context.pointee.height = Int32(rung.height)
+        context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        context.pointee.time_base = av_inv_q(rate)
+        context.pointee.framerate = rate
+        context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+        let bitrate = Int64(rung.videoBitrate) * 1000
+        context.pointee.bit_rate = bitrate
+        context.pointee.rc_max_rate = bitrate
+        context.pointee.rc_buffer_size = Int32(clamping: bitrate * 2)
+        context.pointee.gop_size = Int32(rung.gopFrames)
+        context.pointee.keyint_min = Int32(rung.gopFrames)
+        context.pointee.thread_count = threads
+        context.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER)
+        try Libav.setOption(context.pointee.priv_data, "preset", encoderPreset)
+        try Libav.setOption(context.pointee.priv_data, "profile", rung.profile)
+        try Libav.setOption(context.pointee.priv_data, "level", rung.level)
+        // Keyframes only where asked (the same source frames in every rung), and IDR.
+        try Libav.setOption(context.pointee.priv_data, "forced-idr", "1")
+        try Libav.setOption(context.pointee.priv_data, "x264-params", "scenecut=0:open-gop=0")
+        try Libav.check(avcodec_open2(context, codec, nil), "cannot open the H.264 encoder for \(rung.name)")
+        reorderDelay = Int(context.pointee.has_b_frames)
+        packet = av_packet_alloc()
+        scaled = av_frame_alloc()
+        scaled!.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        scaled!.pointee.width = Int32(rung.width)
+        scaled!.pointee.height = Int32(rung.height)
+        try Libav.check(av_frame_get_buffer(scaled, 0), "cannot allocate a picture for \(rung.name)")
+    }
+
+    deinit {
+        var context: UnsafeMutablePointer<AVCodecContext>? = self.context
+        avcodec_free_context(&context)
+        av_frame_free(&scaled)
+        av_packet_free(&packet)
+        sws_freeContext(scaler)
+    }
+
+    /// Milliseconds of reorder delay, rounded up: what the shared timestamp shift must
+    /// cover so that no decode timestamp falls below zero (and is clamped out of line).
+    var reorderDelayMilliseconds: Int64 {
+        let numerator = Int64(reorderDelay) * 1000 * Int64(context.pointee.time_base.num)
+        let denominator = Int64(context.pointee.time_base.den)
+        return (numerator + denominator - 1) / denominator
+    }
+
+    /// Writes the AVC sequence header; `shift` (milliseconds, the same for every rung)
+    /// keeps decode timestamps non-negative while presentation times stay aligned.
+    func start(shift: Int64) throws(TranscodeError) {
+        timestampShift = shift
+        let extradata = Array(UnsafeBufferPointer(start: context.pointee.extradata, count: Int(context.pointee.extradata_size)))
+        guard let record = H264Bitstream.decoderConfiguration(annexB: extradata) else {
+            throw TranscodeError("the H.264 encoder gave no SPS/PPS for \(rung.name)")
+        }
+        try output.add(MediaTag(type: .video, timestamp: 0, payload: [0x17, 0x00, 0, 0, 0] + record))
+    }
+
+    /// Encodes `source` as this rung's frame `index`; `keyframe` forces an IDR.
+    func encode(_ source: UnsafeMutablePointer<AVFrame>, index: Int64, keyframe: Bool) throws(TranscodeError) {
+        guard let scaled else { return }
+        try Libav.check(av_frame_make_writable(scaled), "cannot reuse the picture buffer")
+        if scaler == nil {
+            scaler = sws_getContext(source.pointee.width, source.pointee.height, AVPixelFormat(source.pointee.format),
+                                    Int32(rung.width), Int32(rung.height), AV_PIX_FMT_YUV420P, SWS_BICUBIC, nil, nil, nil)
+            guard scaler != nil else { throw TranscodeError("cannot scale \(source.pointee.width)x\(source.pointee.height) to \(rung.width)x\(rung.height)") }
+        }
+        try Libav.check(sws_scale_frame(scaler, scaled, source), "cannot scale a picture for \(rung.name)")
+        scaled.pointee.pts = index
+        scaled.pointee.pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+        try Libav.check(avcodec_send_frame(context, scaled), "H.264 encoding failed for \(rung.name)")
+        framesEncoded += 1
+        try drain()
+    }
+
+    func flush() throws(TranscodeError) {
+        try Libav.check(avcodec_send_frame(context, nil), "H.264 flush failed for \(rung.name)")
+        try drain()
+    }
+
+    private func drain() throws(TranscodeError) {
+        while true {
+            let status = avcodec_receive_packet(context, packet)
+            if status == Libav.again || status == Libav.endOfFile { return }
+            try Libav.check(status, "H.264 encoding failed for \(rung.name)")
+            defer { av_packet_unref(packet) }
+            let timeBase = context.pointee.time_base
+            let dts = av_rescale_q(packet!.pointee.dts, timeBase, Libav.milliseconds) + timestampShift
+            let pts = av_rescale_q(packet!.pointee.pts, timeBase, Libav.milliseconds) + timestampShift
+            let composition = UInt32(bitPattern: Int32(clamping: pts - dts))
+            let key = packet!.pointee.flags & AV_PKT_FLAG_KEY != 0
+            var payload: [UInt8] = [key ? 0x17 : 0x27, 0x01, UInt8(composition >> 16 & 0xFF), UInt8(composition >> 8 & 0xFF), UInt8(composition & 0xFF)]
+            payload.reserveCapacity(5 + Int(packet!.pointee.size) + 16)
+            H264Bitstream.appendAVCC(annexB: UnsafeRawBufferPointer(start: packet!.pointee.data, count: Int(packet!.pointee.size)), to: &payload)
+            try output.add(MediaTag(type: .video, timestamp: UInt32(clamping: max(0, dts)), payload: payload))
+        }
+    }
+}

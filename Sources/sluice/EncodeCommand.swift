@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import SluiceTranscode
+
+struct EncodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode",
+        abstract: "Encode media files into a ladder of FLV renditions with manifests.",
+        discussion: """
+            Each INPUT becomes OUT/ASSET/ (ASSET is the file name without its extension):
+            one RUNG.flv per rendition, ASSET.f4m, ASSET.smil and ASSET.json. Renditions
+            appear only when the whole input succeeded; the input is never modified.
+            A progress bar shows on a terminal; plain log lines otherwise; --json prints one
+            JSON object per input on standard output. Exits non-zero if any input failed.
+
+              sluice encode talk.mp4 --preset dynamic-streaming --out encoded
+              sluice presets explain dynamic-streaming --input talk.mp4   # the plan, first
+            """
+    )
+
+    @Argument(help: "Media files to encode.")
+    var inputs: [String]
+
+    @Option(name: .long, help: "A preset name or preset file.")
+    var preset: String = "dynamic-streaming"
+
+    @Option(name: .long, help: "The folder that receives one folder per input.")
+    var out: String = "encoded"
+
+    @Option(name: .long, help: "The RTMP base URL the manifests point players at.")
+    var baseURL: String = "rtmp://127.0.0.1:1935/cfx/st"
+
+    @Flag(name: .long, help: "Print results as JSON lines.")
+    var json = false
+
+    @OptionGroup var location: PresetsCommand.Location
+
+    func run() throws {
+        let chosen: Preset
+        do {
+            chosen = try location.library().preset(preset)
+        } catch let error as PresetError {
+            throw ValidationError(error.description)
+        }
+        var failures = 0
+        let reporter = ProgressReporter(json: json)
+        for input in inputs {
+            let asset = Self.assetName(input)
+            let folder = (out as NSString).appendingPathComponent(asset)
+            let existed = FileManager.default.fileExists(atPath: folder)
+            do {
+                let source = try SourceProbe.probe(input)
+                let ladder = try LadderPlanner.plan(chosen, for: source)
+                reporter.begin(input: input, ladder: ladder)
+                let transcoder = Transcoder(ladder: ladder, folder: folder)
+                transcoder.progress = { reporter.update(input: input, $0) }
+                let result = try transcoder.run()
+                let manifests = try Manifests.write(result, asset: asset, folder: folder, baseURL: baseURL, streamPrefix: asset)
+                reporter.done(input: input, result: result, manifests: manifests)
+            } catch let error as TranscodeError {
+                failures += 1
+                if !existed { try? FileManager.default.removeItem(atPath: folder) }
+                reporter.failed(input: input, reason: error.description)
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// The file name without its extension, with only safe characters.
+    static func assetName(_ input: String) -> String {
+        let base = ((input as NSString).lastPathComponent as NSString).deletingPathExtension
+        let safe = base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "-" }
+        let name = String(safe).trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        return name.isEmpty ? "asset" : name
+    }
+}
+
+/// A progress bar on a terminal, log lines otherwise, JSON lines with --json.
+final class ProgressReporter {
+    let json: Bool
+    let terminal = isatty(STDERR_FILENO) == 1
+    private var lastLoggedTenth = -1
+
+    init(json: Bool) {
+        self.json = json
+    }
+
+    private func standardError(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func begin(input: String, ladder: Ladder) {
+        lastLoggedTenth = -1
+        guard !json else { return }
+        let rungs = ladder.rungs.map { $0.hasVideo ? "\($0.name) \($0.width)x\($0.height) \($0.totalBitrate)k" : "\($0.name) \($0.totalBitrate)k" }
+        standardError("encoding \(input) with \(ladder.preset.name): \(rungs.joined(separator: ", "))\n")
+    }
+
+    func update(input: String, _ progress: EncodeProgress) {
+        guard !json else { return }
+        let percent = Int(progress.fraction * 100)
+        let eta = progress.remaining.map { String(format: "%d:%02d", Int($0) / 60, Int($0) % 60) } ?? "--:--"
+        if terminal {
+            let width = 30
+            let filled = Int(progress.fraction * Double(width))
+            let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "") + String(repeating: " ", count: max(0, width - filled - 1))
+            standardError(String(format: "\r[%@] %3d%%  %5.0f fps  ETA %@  ", bar, percent, progress.framesPerSecond, eta))
+        } else if percent / 10 > lastLoggedTenth {
+            lastLoggedTenth = percent / 10
+            standardError(String(format: "%@: %d%% (%.0f fps, ETA %@)\n", input, percent, progress.framesPerSecond, eta))
+        }
+    }
+
+    func done(input: String, result: EncodeResult, manifests: [String]) {
+        if json {
+            let object: [String: Any] = [
+                "input": input, "status": "done", "seconds": result.seconds,
+                "renditions": result.renditions.map { ["rung": $0.rung.name, "path": $0.path, "bytes": $0.summary.fileSize] },
+                "manifests": manifests,
+            ]
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
+        if terminal { standardError("\n") }
+        standardError(String(format: "%@: done in %.1f s\n", input, result.seconds))
+        for rendition in result.renditions {
+            standardError("  \(rendition.path) (\(rendition.summary.fileSize) bytes, \(rendition.summary.keyframeTimes.count) keyframes)\n")
+        }
+        for manifest in manifests { standardError("  \(manifest)\n") }
+    }
+
+    func failed(input: String, reason: String) {
+        if json {
+            if let data = try? JSONSerialization.data(withJSONObject: ["input": input, "status": "failed", "reason": reason], options: [.sortedKeys]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+        }
+        if terminal { standardError("\n") }
+        standardError("sluice: \(input): \(reason)\n")
+    }
+}

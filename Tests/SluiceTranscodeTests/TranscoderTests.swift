@@ -1,0 +1,157 @@
+import Foundation
+import SluiceMedia
+import SluiceTestSupport
+@testable import SluiceTranscode
+import XCTest
+
+/// Encodes judged by ffprobe: sizes, rates, codecs, bitrates, aligned keyframes, the index.
+final class TranscoderTests: XCTestCase {
+    var library: PresetLibrary { PresetLibrary(folder: PresetTests.presetsFolder) }
+
+    func outputFolder() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("sluice-encode-\(UUID().uuidString)").path
+    }
+
+    func encode(_ kind: TestMedia.Kind, preset: String) async throws -> (EncodeResult, String) {
+        let source = try SourceProbe.probe(try await TestMedia.shared.path(kind))
+        let ladder = try LadderPlanner.plan(try library.preset(preset), for: source)
+        let folder = outputFolder()
+        return (try Transcoder(ladder: ladder, folder: folder).run(), folder)
+    }
+
+    struct Probe {
+        var video: [String: Any]?
+        var audio: [String: Any]?
+        var keyframeTimes: [Double]
+        var videoKilobits: Double
+        var audioKilobits: Double
+    }
+
+    func ffprobe(_ path: String) async throws -> Probe {
+        let streams = try await ExternalTool.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", path])
+        let json = try JSONSerialization.jsonObject(with: streams.standardOutput) as? [String: Any]
+        let list = json?["streams"] as? [[String: Any]] ?? []
+        let packets = try await ExternalTool.run(["ffprobe", "-v", "error", "-show_packets", "-show_entries", "packet=codec_type,size,pts_time,flags", "-of", "json", path])
+        let all = ((try JSONSerialization.jsonObject(with: packets.standardOutput) as? [String: Any])?["packets"] as? [[String: Any]]) ?? []
+        let video = all.filter { $0["codec_type"] as? String == "video" }
+        let audio = all.filter { $0["codec_type"] as? String == "audio" }
+        let times = (video.isEmpty ? audio : video).compactMap { Double($0["pts_time"] as? String ?? "") }
+        let span = (times.max() ?? 0) - (times.min() ?? 0)
+        func kilobits(_ packets: [[String: Any]]) -> Double {
+            span > 0 ? Double(packets.compactMap { Int($0["size"] as? String ?? "") }.reduce(0, +)) * 8 / span / 1000 : 0
+        }
+        return Probe(
+            video: list.first { $0["codec_type"] as? String == "video" },
+            audio: list.first { $0["codec_type"] as? String == "audio" },
+            keyframeTimes: video.filter { ($0["flags"] as? String ?? "").hasPrefix("K") }.compactMap { Double($0["pts_time"] as? String ?? "") },
+            videoKilobits: kilobits(video), audioKilobits: kilobits(audio))
+    }
+
+    func testDynamicStreamingLadderFollowsItsRules() async throws {
+        try ExternalTool.require("ffprobe")
+        let (result, folder) = try await encode(.source480, preset: "dynamic-streaming")
+        XCTAssertEqual(result.renditions.map(\.rung.name), ["480p", "360p", "240p"])
+        var keyframeSets: [[Double]] = []
+        for rendition in result.renditions {
+            let rung = rendition.rung
+            XCTAssertEqual(rendition.path, folder + "/" + rung.name + ".flv")
+            let probe = try await ffprobe(rendition.path)
+            XCTAssertEqual(probe.video?["codec_name"] as? String, "h264", rung.name)
+            XCTAssertEqual(probe.video?["width"] as? Int, rung.width, rung.name)
+            XCTAssertEqual(probe.video?["height"] as? Int, rung.height, rung.name)
+            XCTAssertEqual(probe.video?["r_frame_rate"] as? String, "30/1", rung.name)
+            XCTAssertEqual((probe.video?["profile"] as? String)?.lowercased().contains(rung.profile == "baseline" ? "baseline" : rung.profile), true, rung.name)
+            XCTAssertEqual(probe.audio?["codec_name"] as? String, "aac", rung.name)
+            XCTAssertEqual(probe.audio?["sample_rate"] as? String, "44100", rung.name)
+            XCTAssertEqual(probe.audio?["channels"] as? Int, 2, rung.name)
+            XCTAssertEqual(probe.videoKilobits, Double(rung.videoBitrate), accuracy: Double(rung.videoBitrate) * 0.15, "\(rung.name) video bitrate")
+            XCTAssertEqual(probe.audioKilobits, Double(rung.audioBitrate), accuracy: Double(rung.audioBitrate) * 0.15, "\(rung.name) audio bitrate")
+            XCTAssertEqual(probe.keyframeTimes.count, 5, "\(rung.name): a keyframe every 2 s of 10 s")
+            keyframeSets.append(probe.keyframeTimes)
+
+            // The index in onMetaData points at the keyframe tags.
+            let file = try FLVFile(path: rendition.path)
+            let metadata = try XCTUnwrap(file.metadata)
+            let positions = try XCTUnwrap(metadata["keyframes"]?["filepositions"]?.arrayValue?.compactMap(\.doubleValue))
+            XCTAssertEqual(positions.count, 5)
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: rendition.path)))
+            for position in positions.map({ Int($0) }) {
+                XCTAssertEqual(bytes[position], 9, "\(rung.name): filepositions must point at video tags")
+                XCTAssertEqual(bytes[position + 11], 0x17, "\(rung.name): filepositions must point at AVC keyframes")
+            }
+            XCTAssertEqual(metadata["width"]?.doubleValue, Double(rung.width))
+            XCTAssertEqual(metadata["duration"]?.doubleValue ?? 0, 10, accuracy: 0.2)
+            let decode = try await ExternalTool.run(["ffmpeg", "-v", "error", "-i", rendition.path, "-f", "null", "-"])
+            XCTAssertEqual(decode.standardError, "", "\(rung.name) decodes cleanly")
+        }
+        XCTAssertTrue(keyframeSets.allSatisfy { $0 == keyframeSets[0] }, "keyframe times differ across rungs: \(keyframeSets)")
+        // Only the renditions: no temporary files left.
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        XCTAssertEqual(names, ["240p.flv", "360p.flv", "480p.flv"])
+    }
+
+    func testOddSizesSurroundSoundAndHalfRateRungs() async throws {
+        try ExternalTool.require("ffprobe")
+        let (result, _) = try await encode(.oddSurround, preset: "mobile")
+        let names = result.renditions.map(\.rung.name)
+        XCTAssertEqual(names, ["240p", "144p"])
+        for rendition in result.renditions {
+            let probe = try await ffprobe(rendition.path)
+            XCTAssertEqual((probe.video?["width"] as? Int ?? 1) % 2, 0)
+            XCTAssertEqual((probe.video?["height"] as? Int ?? 1) % 2, 0)
+            XCTAssertEqual(probe.audio?["channels"] as? Int, 2, "5.1 downmixed to stereo")
+        }
+        let top = try await ffprobe(result.renditions[0].path)
+        XCTAssertEqual(top.video?["width"] as? Int, 320)
+        XCTAssertEqual(top.video?["height"] as? Int, 240)
+        let low = try await ffprobe(result.renditions[1].path)
+        XCTAssertEqual(low.video?["r_frame_rate"] as? String, "12/1", "a rung under 100 kbit/s at half the 24 fps")
+        XCTAssertEqual(low.keyframeTimes, top.keyframeTimes)
+    }
+
+    func testVideoWithoutAudioAndAudioOnly() async throws {
+        try ExternalTool.require("ffprobe")
+        let (silent, _) = try await encode(.silentVideo, preset: "mobile")
+        let probe = try await ffprobe(silent.renditions[0].path)
+        XCTAssertNil(probe.audio)
+        XCTAssertEqual(probe.video?["codec_name"] as? String, "h264")
+
+        let (sound, _) = try await encode(.source480, preset: "audio-only")
+        var codecs: [String] = []
+        for rendition in sound.renditions {
+            let probe = try await ffprobe(rendition.path)
+            XCTAssertNil(probe.video)
+            codecs.append(probe.audio?["codec_name"] as? String ?? "?")
+            XCTAssertEqual(probe.audioKilobits, Double(rendition.rung.audioBitrate), accuracy: Double(rendition.rung.audioBitrate) * 0.15)
+        }
+        XCTAssertEqual(codecs, ["aac", "mp3", "aac"])
+    }
+
+    func testBadInputsFailWithAReasonAndLeaveNothing() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bad-inputs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let text = folder + "/notes.mp4"
+        try Data("not a video at all".utf8).write(to: URL(fileURLWithPath: text))
+        XCTAssertThrowsError(try SourceProbe.probe(text)) { XCTAssertTrue("\($0)".contains("is not a media file"), "\($0)") }
+
+        // An upload cut short: moov first, then only half the media.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: try await TestMedia.shared.path(.mp4MoovAtStart)))
+        let truncated = folder + "/cut.mp4"
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: truncated))
+        let before = try Data(contentsOf: URL(fileURLWithPath: truncated))
+        let source = try SourceProbe.probe(truncated)
+        let ladder = try LadderPlanner.plan(try library.preset("mobile"), for: source)
+        let output = folder + "/out"
+        XCTAssertThrowsError(try Transcoder(ladder: ladder, folder: output).run()) { error in
+            XCTAssertTrue("\(error)".contains("is truncated"), "\(error)")
+        }
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? [], [], "no partial outputs")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: truncated)), before, "the source is never modified")
+
+        // Sound only, into a preset that needs video.
+        let song = try SourceProbe.probe(try await TestMedia.shared.path(.mp3))
+        XCTAssertThrowsError(try LadderPlanner.plan(try library.preset("dynamic-streaming"), for: song)) { error in
+            XCTAssertTrue("\(error)".contains("has no video, and preset dynamic-streaming needs video"), "\(error)")
+        }
+    }
+}
