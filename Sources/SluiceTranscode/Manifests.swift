@@ -57,6 +57,7 @@ public enum Manifests {
                 "profile": rung.profile, "level": rung.level, "fileSize": rendition.summary.fileSize,
                 "duration": rendition.summary.duration, "keyframes": rendition.summary.keyframeTimes.count,
                 "sha256": try sha256(rendition.path),
+                "mp4": rendition.mp4Path.map { ($0 as NSString).lastPathComponent } ?? NSNull(),
             ])
         }
         let summary: [String: Any] = [

@@ -115,7 +115,7 @@ final class ProgressReporter {
         if json {
             let object: [String: Any] = [
                 "input": input, "status": "done", "seconds": result.seconds,
-                "renditions": result.renditions.map { ["rung": $0.rung.name, "path": $0.path, "bytes": $0.summary.fileSize] },
+                "renditions": result.renditions.map { ["rung": $0.rung.name, "path": $0.path, "bytes": $0.summary.fileSize, "mp4": ($0.mp4Path as Any?) ?? NSNull()] as [String: Any] },
                 "manifests": manifests,
             ]
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
@@ -127,6 +127,7 @@ final class ProgressReporter {
         standardError(String(format: "%@: done in %.1f s\n", input, result.seconds))
         for rendition in result.renditions {
             standardError("  \(rendition.path) (\(rendition.summary.fileSize) bytes, \(rendition.summary.keyframeTimes.count) keyframes)\n")
+            if let mp4 = rendition.mp4Path { standardError("  \(mp4)\n") }
         }
         for manifest in manifests { standardError("  \(manifest)\n") }
     }

@@ -87,7 +87,7 @@ final class TranscoderTests: XCTestCase {
         XCTAssertTrue(keyframeSets.allSatisfy { $0 == keyframeSets[0] }, "keyframe times differ across rungs: \(keyframeSets)")
         // Only the renditions: no temporary files left.
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
-        XCTAssertEqual(names, ["240p.flv", "360p.flv", "480p.flv"])
+        XCTAssertEqual(names, ["240p.flv", "360p.flv", "480p.flv"], "FLV only: dynamic-streaming asks for no MP4")
     }
 
     func testOddSizesSurroundSoundAndHalfRateRungs() async throws {
@@ -107,6 +107,21 @@ final class TranscoderTests: XCTestCase {
         let low = try await ffprobe(result.renditions[1].path)
         XCTAssertEqual(low.video?["r_frame_rate"] as? String, "12/1", "a rung under 100 kbit/s at half the 24 fps")
         XCTAssertEqual(low.keyframeTimes, top.keyframeTimes)
+
+        // mobile asks for MP4 too: moov before mdat, same streams.
+        for rendition in result.renditions {
+            let mp4 = try XCTUnwrap(rendition.mp4Path)
+            let probe = try await ffprobe(mp4)
+            XCTAssertEqual(probe.video?["width"] as? Int, rendition.rung.width)
+            XCTAssertEqual(probe.audio?["codec_name"] as? String, "aac")
+            XCTAssertEqual(probe.keyframeTimes.count, top.keyframeTimes.count)
+            let head = try Data(contentsOf: URL(fileURLWithPath: mp4)).prefix(64 * 1024)
+            let moov = head.range(of: Data("moov".utf8)), mdat = head.range(of: Data("mdat".utf8))
+            XCTAssertNotNil(moov, "moov must come first (faststart)")
+            if let moov, let mdat { XCTAssertLessThan(moov.lowerBound, mdat.lowerBound) }
+            let decode = try await ExternalTool.run(["ffmpeg", "-v", "error", "-i", mp4, "-f", "null", "-"])
+            XCTAssertEqual(decode.standardError, "")
+        }
     }
 
     func testVideoWithoutAudioAndAudioOnly() async throws {

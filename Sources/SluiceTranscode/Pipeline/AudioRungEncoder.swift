@@ -55,6 +55,11 @@ final class AudioRungEncoder {
         Double(max(1, context.pointee.frame_size)) * 1000 / Double(sampleRate)
     }
 
+    /// Adds this rung's audio stream to its MP4 copy.
+    func attach(to muxer: MP4Muxer) throws(TranscodeError) {
+        try muxer.addAudio(from: context)
+    }
+
     func start(shift: Int64) throws(TranscodeError) {
         timestampShift = shift
         if rung.audioCodec == .aac {
@@ -100,6 +105,7 @@ final class AudioRungEncoder {
             if status == Libav.again || status == Libav.endOfFile { return }
             try Libav.check(status, "audio encoding failed for \(rung.name)")
             defer { av_packet_unref(packet) }
+            try output.mp4?.write(packet!, video: false)
             let pts = av_rescale_q(packet!.pointee.pts, context.pointee.time_base, Libav.milliseconds) + timestampShift
             var payload: [UInt8] = rung.audioCodec == .aac ? [flags, 0x01] : [flags]
             payload.append(contentsOf: UnsafeRawBufferPointer(start: packet!.pointee.data, count: Int(packet!.pointee.size)))

@@ -13,6 +13,8 @@ final class RungOutput {
     private var lastAudio: UInt32?
     let expectsVideo: Bool
     let expectsAudio: Bool
+    /// The MP4 copy, when the preset asks for one.
+    var mp4: MP4Muxer?
 
     init(rung: PlannedRung, finalPath: String, info: FLVFileWriter.StreamInfo, reservedKeyframes: Int) throws(TranscodeError) {
         self.rung = rung

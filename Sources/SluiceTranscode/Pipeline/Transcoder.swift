@@ -18,6 +18,8 @@ public struct Rendition: Sendable {
     public var rung: PlannedRung
     public var path: String
     public var summary: FLVFileWriter.Summary
+    /// The MP4 copy (moov first), when the preset asks for one.
+    public var mp4Path: String?
 }
 
 public struct EncodeResult: Sendable {
@@ -48,12 +50,18 @@ public final class Transcoder {
         var outputs: [RungOutput] = []
         do throws(TranscodeError) {
             let result = try encode(outputs: &outputs, started: started)
-            for output in outputs where rename(output.temporaryPath, output.finalPath) != 0 {
-                throw TranscodeError("cannot move \(output.temporaryPath) into place: \(String(cString: strerror(errno)))")
+            for output in outputs {
+                for (temporary, final) in [(output.temporaryPath, output.finalPath)] + (output.mp4.map { [($0.temporaryPath, $0.finalPath)] } ?? [])
+                where rename(temporary, final) != 0 {
+                    throw TranscodeError("cannot move \(temporary) into place: \(String(cString: strerror(errno)))")
+                }
             }
             return result
         } catch {
-            for output in outputs { unlink(output.temporaryPath) }
+            for output in outputs {
+                unlink(output.temporaryPath)
+                if let mp4 = output.mp4 { unlink(mp4.temporaryPath) }
+            }
             throw error
         }
     }
@@ -94,13 +102,21 @@ public final class Transcoder {
                 audioFrameDuration: rung.audioCodec == .aac ? 1024_000 / Double(sampleRate) : 1152_000 / Double(sampleRate))
             let output = try RungOutput(rung: rung, finalPath: folder + "/" + rung.name + ".flv", info: info, reservedKeyframes: reserved)
             outputs.append(output)
+            // MP4 carries AAC, not the MP3 rungs of an audio preset.
+            let muxer = ladder.preset.outputs.contains(.mp4) && rung.audioCodec == .aac ? try MP4Muxer(finalPath: folder + "/" + rung.name + ".mp4") : nil
+            output.mp4 = muxer
             if rung.hasVideo {
-                videoEncoders.append(try VideoRungEncoder(rung: rung, frameRate: rate, encoderPreset: ladder.preset.video?.encoderPreset ?? "veryfast",
-                                                          threads: threadsPerEncoder, output: output))
+                let encoder = try VideoRungEncoder(rung: rung, frameRate: rate, encoderPreset: ladder.preset.video?.encoderPreset ?? "veryfast",
+                                                   threads: threadsPerEncoder, output: output)
+                if let muxer { try encoder.attach(to: muxer) }
+                videoEncoders.append(encoder)
             }
             if wantsAudio {
-                audioEncoders.append(try AudioRungEncoder(rung: rung, sampleRate: sampleRate, channels: channels, output: output))
+                let encoder = try AudioRungEncoder(rung: rung, sampleRate: sampleRate, channels: channels, output: output)
+                if let muxer { try encoder.attach(to: muxer) }
+                audioEncoders.append(encoder)
             }
+            try muxer?.start()
         }
         // One shift for every rung keeps presentation times, and so keyframes, aligned.
         let shift = max(videoEncoders.map(\.reorderDelayMilliseconds).max() ?? 0, audioEncoders.map(\.primingMilliseconds).max() ?? 0)
@@ -181,7 +197,8 @@ public final class Transcoder {
         for encoder in audioEncoders { try encoder.flush() }
         var renditions: [Rendition] = []
         for output in outputs {
-            renditions.append(Rendition(rung: output.rung, path: output.finalPath, summary: try output.finish()))
+            renditions.append(Rendition(rung: output.rung, path: output.finalPath, summary: try output.finish(), mp4Path: output.mp4?.finalPath))
+            try output.mp4?.finish()
         }
         report(force: true)
         return EncodeResult(ladder: ladder, renditions: renditions, seconds: Date().timeIntervalSince(started))

@@ -70,6 +70,11 @@ final class VideoRungEncoder {
         return (numerator + denominator - 1) / denominator
     }
 
+    /// Adds this rung's video stream to its MP4 copy.
+    func attach(to muxer: MP4Muxer) throws(TranscodeError) {
+        try muxer.addVideo(from: context)
+    }
+
     /// Writes the AVC sequence header; `shift` (milliseconds, the same for every rung)
     /// keeps decode timestamps non-negative while presentation times stay aligned.
     func start(shift: Int64) throws(TranscodeError) {
@@ -109,6 +114,7 @@ final class VideoRungEncoder {
             if status == Libav.again || status == Libav.endOfFile { return }
             try Libav.check(status, "H.264 encoding failed for \(rung.name)")
             defer { av_packet_unref(packet) }
+            try output.mp4?.write(packet!, video: true)
             let timeBase = context.pointee.time_base
             let dts = av_rescale_q(packet!.pointee.dts, timeBase, Libav.milliseconds) + timestampShift
             let pts = av_rescale_q(packet!.pointee.pts, timeBase, Libav.milliseconds) + timestampShift
