@@ -169,4 +169,47 @@ final class TranscoderTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("has no video, and preset dynamic-streaming needs video"), "\(error)")
         }
     }
+
+    func testRotatedSourceIsTurnedUpright() async throws {
+        try ExternalTool.require("ffmpeg")
+        let folder = outputFolder()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let rotated = folder + "/phone.mp4"
+        let made = try await ExternalTool.run(["ffmpeg", "-v", "error", "-i", try await TestMedia.shared.path(.mp4MoovAtEnd),
+                                               "-t", "4", "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated])
+        XCTAssertEqual(made.status, 0, made.standardError)
+        let source = try SourceProbe.probe(rotated)
+        let ladder = try LadderPlanner.plan(try library.preset("mobile"), for: source)
+        let result = try Transcoder(ladder: ladder, folder: folder + "/out").run()
+        let top = try XCTUnwrap(result.renditions.first)
+        XCTAssertGreaterThan(top.rung.height, top.rung.width, "portrait after turning")
+        // FFmpeg's own autorotation of the source, scaled alike, must match the rendition.
+        let compare = try await ExternalTool.run([
+            "ffmpeg", "-hide_banner", "-i", top.path, "-i", rotated, "-lavfi",
+            "[1:v]scale=\(top.rung.width):\(top.rung.height):flags=bicubic[ref];[0:v][ref]psnr", "-f", "null", "-",
+        ])
+        let psnr = compare.standardError.range(of: #"average:([0-9.]+)"#, options: .regularExpression)
+            .flatMap { Double(compare.standardError[$0].dropFirst("average:".count)) } ?? 0
+        XCTAssertGreaterThan(psnr, 28, "rendition does not match the upright source: \(compare.standardError.suffix(300))")
+    }
+
+    func testVariableFrameRateBecomesConstant() async throws {
+        try ExternalTool.require("ffprobe")
+        let folder = outputFolder()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let vfr = folder + "/vfr.mkv"
+        // Drop two frames of every five, keeping their original times: irregular gaps.
+        let made = try await ExternalTool.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "6",
+                                               "-vf", "select='not(between(mod(n\\,5)\\,1\\,2))'", "-vsync", "vfr",
+                                               "-c:v", "libx264", "-preset", "ultrafast", vfr])
+        XCTAssertEqual(made.status, 0, made.standardError)
+        let source = try SourceProbe.probe(vfr)
+        let ladder = try LadderPlanner.plan(try library.preset("mobile"), for: source)
+        let result = try Transcoder(ladder: ladder, folder: folder + "/out").run()
+        let packets = try await ExternalTool.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time", "-of", "csv=p=0", result.renditions[0].path])
+        let times = packets.output.split(separator: "\n").compactMap { Double($0) }.sorted()
+        let steps = Set(zip(times, times.dropFirst()).map { (($1 - $0) * 1000).rounded() })
+        XCTAssertTrue(steps.isSubset(of: [40, 41, 39]), "frame spacing must be constant at the output rate: \(steps)")
+        XCTAssertEqual(Double(times.count), 6 * ladder.frameRate / Double(result.renditions[0].rung.frameStep), accuracy: 3)
+    }
 }

@@ -6,7 +6,8 @@ import SluiceMedia
 final class VideoRungEncoder {
     let rung: PlannedRung
     private let context: UnsafeMutablePointer<AVCodecContext>
-    private var scaler: OpaquePointer?
+    /// Scalers by source size and format (a source may change size mid-stream).
+    private var scalers: [SourceShape: OpaquePointer] = [:]
     private var scaled: UnsafeMutablePointer<AVFrame>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private let output: RungOutput
@@ -59,8 +60,15 @@ final class VideoRungEncoder {
         avcodec_free_context(&context)
         av_frame_free(&scaled)
         av_packet_free(&packet)
-        sws_freeContext(scaler)
+        for scaler in scalers.values { sws_freeContext(scaler) }
     }
+
+    struct SourceShape: Hashable {
+        var width: Int32
+        var height: Int32
+        var format: Int32
+    }
+
 
     /// Milliseconds of reorder delay, rounded up: what the shared timestamp shift must
     /// cover so that no decode timestamp falls below zero (and is clamped out of line).
@@ -90,10 +98,11 @@ final class VideoRungEncoder {
     func encode(_ source: UnsafeMutablePointer<AVFrame>, index: Int64, keyframe: Bool) throws(TranscodeError) {
         guard let scaled else { return }
         try Libav.check(av_frame_make_writable(scaled), "cannot reuse the picture buffer")
+        let shape = SourceShape(width: source.pointee.width, height: source.pointee.height, format: source.pointee.format)
+        var scaler = scalers[shape]
         if scaler == nil {
-            scaler = sws_getContext(source.pointee.width, source.pointee.height, AVPixelFormat(source.pointee.format),
-                                    Int32(rung.width), Int32(rung.height), AV_PIX_FMT_YUV420P, SWS_BICUBIC, nil, nil, nil)
-            guard scaler != nil else { throw TranscodeError("cannot scale \(source.pointee.width)x\(source.pointee.height) to \(rung.width)x\(rung.height)") }
+            scaler = try Self.makeScaler(from: shape, width: Int32(rung.width), height: Int32(rung.height))
+            scalers[shape] = scaler
         }
         try Libav.check(sws_scale_frame(scaler, scaled, source), "cannot scale a picture for \(rung.name)")
         scaled.pointee.pts = index
@@ -106,6 +115,29 @@ final class VideoRungEncoder {
     func flush() throws(TranscodeError) {
         try Libav.check(avcodec_send_frame(context, nil), "H.264 flush failed for \(rung.name)")
         try drain()
+    }
+
+    /// Threads for one scale: the feeding thread scales every rung in turn while the
+    /// encoders' own threads wait for pictures, so slicing each scale keeps both cores busy.
+    static let scalerThreads: Int64 = 2
+
+    /// A bicubic scaler to YUV 4:2:0, slice-threaded (swscale 6's threads option).
+    static func makeScaler(from shape: SourceShape, width: Int32, height: Int32) throws(TranscodeError) -> OpaquePointer {
+        guard let context = sws_alloc_context() else { throw TranscodeError("cannot allocate a scaler") }
+        let object = UnsafeMutableRawPointer(context)
+        av_opt_set_int(object, "srcw", Int64(shape.width), 0)
+        av_opt_set_int(object, "srch", Int64(shape.height), 0)
+        av_opt_set_int(object, "src_format", Int64(shape.format), 0)
+        av_opt_set_int(object, "dstw", Int64(width), 0)
+        av_opt_set_int(object, "dsth", Int64(height), 0)
+        av_opt_set_int(object, "dst_format", Int64(AV_PIX_FMT_YUV420P.rawValue), 0)
+        av_opt_set_int(object, "sws_flags", Int64(SWS_BICUBIC), 0)
+        av_opt_set_int(object, "threads", scalerThreads, 0)
+        guard sws_init_context(context, nil, nil) >= 0 else {
+            sws_freeContext(context)
+            throw TranscodeError("cannot scale \(shape.width)x\(shape.height) to \(width)x\(height)")
+        }
+        return context
     }
 
     private func drain() throws(TranscodeError) {
