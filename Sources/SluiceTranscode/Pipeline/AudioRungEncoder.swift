@@ -100,15 +100,11 @@ final class AudioRungEncoder {
     }
 
     private func drain() throws(TranscodeError) {
-        while true {
-            let status = avcodec_receive_packet(context, packet)
-            if status == Libav.again || status == Libav.endOfFile { return }
-            try Libav.check(status, "audio encoding failed for \(rung.name)")
-            defer { av_packet_unref(packet) }
-            try output.mp4?.write(packet!, video: false)
-            let pts = av_rescale_q(packet!.pointee.pts, context.pointee.time_base, Libav.milliseconds) + timestampShift
+        try Libav.receivePackets(from: context, into: packet!, "audio encoding failed for \(rung.name)") { packet throws(TranscodeError) in
+            try output.mp4?.write(packet, video: false)
+            let pts = av_rescale_q(packet.pointee.pts, context.pointee.time_base, Libav.milliseconds) + timestampShift
             var payload: [UInt8] = rung.audioCodec == .aac ? [flags, 0x01] : [flags]
-            payload.append(contentsOf: UnsafeRawBufferPointer(start: packet!.pointee.data, count: Int(packet!.pointee.size)))
+            payload.append(contentsOf: UnsafeRawBufferPointer(start: packet.pointee.data, count: Int(packet.pointee.size)))
             try output.add(MediaTag(type: .audio, timestamp: UInt32(clamping: max(0, pts)), payload: payload))
         }
     }

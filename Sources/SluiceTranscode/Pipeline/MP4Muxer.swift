@@ -14,9 +14,7 @@ final class MP4Muxer {
 
     init(finalPath: String) throws(TranscodeError) {
         self.finalPath = finalPath
-        let folder = finalPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let name = finalPath.split(separator: "/").last.map(String.init) ?? finalPath
-        temporaryPath = (folder.isEmpty ? "" : folder + "/") + "." + name + ".partial"
+        temporaryPath = Libav.temporaryPath(for: finalPath)
         try Libav.check(avformat_alloc_output_context2(&context, nil, "mp4", temporaryPath), "cannot make an MP4 muxer")
     }
 

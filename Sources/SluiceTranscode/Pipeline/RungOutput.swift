@@ -19,10 +19,7 @@ final class RungOutput {
     init(rung: PlannedRung, finalPath: String, info: FLVFileWriter.StreamInfo, reservedKeyframes: Int) throws(TranscodeError) {
         self.rung = rung
         self.finalPath = finalPath
-        // A dot name in the same folder: renamed into place only when complete.
-        let folder = finalPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let name = finalPath.split(separator: "/").last.map(String.init) ?? finalPath
-        temporaryPath = (folder.isEmpty ? "" : folder + "/") + "." + name + ".partial"
+        temporaryPath = Libav.temporaryPath(for: finalPath)
         expectsVideo = info.hasVideo
         expectsAudio = info.hasAudio
         do {

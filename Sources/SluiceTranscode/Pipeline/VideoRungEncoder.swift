@@ -141,20 +141,16 @@ final class VideoRungEncoder {
     }
 
     private func drain() throws(TranscodeError) {
-        while true {
-            let status = avcodec_receive_packet(context, packet)
-            if status == Libav.again || status == Libav.endOfFile { return }
-            try Libav.check(status, "H.264 encoding failed for \(rung.name)")
-            defer { av_packet_unref(packet) }
-            try output.mp4?.write(packet!, video: true)
+        try Libav.receivePackets(from: context, into: packet!, "H.264 encoding failed for \(rung.name)") { packet throws(TranscodeError) in
+            try output.mp4?.write(packet, video: true)
             let timeBase = context.pointee.time_base
-            let dts = av_rescale_q(packet!.pointee.dts, timeBase, Libav.milliseconds) + timestampShift
-            let pts = av_rescale_q(packet!.pointee.pts, timeBase, Libav.milliseconds) + timestampShift
+            let dts = av_rescale_q(packet.pointee.dts, timeBase, Libav.milliseconds) + timestampShift
+            let pts = av_rescale_q(packet.pointee.pts, timeBase, Libav.milliseconds) + timestampShift
             let composition = UInt32(bitPattern: Int32(clamping: pts - dts))
-            let key = packet!.pointee.flags & AV_PKT_FLAG_KEY != 0
+            let key = packet.pointee.flags & AV_PKT_FLAG_KEY != 0
             var payload: [UInt8] = [key ? 0x17 : 0x27, 0x01, UInt8(composition >> 16 & 0xFF), UInt8(composition >> 8 & 0xFF), UInt8(composition & 0xFF)]
-            payload.reserveCapacity(5 + Int(packet!.pointee.size) + 16)
-            H264Bitstream.appendAVCC(annexB: UnsafeRawBufferPointer(start: packet!.pointee.data, count: Int(packet!.pointee.size)), to: &payload)
+            payload.reserveCapacity(5 + Int(packet.pointee.size) + 16)
+            H264Bitstream.appendAVCC(annexB: UnsafeRawBufferPointer(start: packet.pointee.data, count: Int(packet.pointee.size)), to: &payload)
             try output.add(MediaTag(type: .video, timestamp: UInt32(clamping: max(0, dts)), payload: payload))
         }
     }
