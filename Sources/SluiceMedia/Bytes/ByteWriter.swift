@@ -40,11 +40,4 @@ public struct ByteWriter: Sendable {
         bytes.append(contentsOf: other)
     }
 
-    /// Overwrites four bytes at `offset` (used to patch sizes once they are known).
-    public mutating func patchUInt32(_ value: UInt32, at offset: Int) {
-        bytes[offset] = UInt8(truncatingIfNeeded: value >> 24)
-        bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 16)
-        bytes[offset + 2] = UInt8(truncatingIfNeeded: value >> 8)
-        bytes[offset + 3] = UInt8(truncatingIfNeeded: value)
-    }
 }

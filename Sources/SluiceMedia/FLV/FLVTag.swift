@@ -38,11 +38,6 @@ public struct MediaTag: Sendable, Equatable {
             return false
         }
     }
-
-    /// A video tag that only carries a command frame (frame type 5), e.g. seek markers.
-    public var isVideoInfoFrame: Bool {
-        type == .video && payload.first.map { $0 >> 4 == 5 } == true
-    }
 }
 
 public enum VideoCodecID: UInt8, Sendable {
@@ -103,10 +98,5 @@ public enum FLVFormat {
         let low = try reader.readUInt24()
         let high = try reader.readUInt8()
         return TagHeader(type: type, dataSize: Int(size), timestamp: UInt32(high) << 24 | low)
-    }
-
-    /// A script-data tag body: the name string then the value.
-    public static func scriptData(name: String, value: AMFValue) -> [UInt8] {
-        AMF0.encode([.string(name), value])
     }
 }

@@ -47,7 +47,4 @@ public enum ChunkStreamID {
     public static let streamCommand: UInt32 = 5
     public static let audio: UInt32 = 6
     public static let video: UInt32 = 7
-
-    /// The largest id the three-byte basic header can carry.
-    public static let maximum: UInt32 = 65599
 }

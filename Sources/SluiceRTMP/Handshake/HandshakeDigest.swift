@@ -31,13 +31,6 @@ public enum HandshakeDigest {
             let sum = Int(packet[base]) + Int(packet[base + 1]) + Int(packet[base + 2]) + Int(packet[base + 3])
             return sum % 728 + base + 4
         }
-
-        /// Where the 128-byte Diffie-Hellman public key sits (used by RTMPE).
-        public func publicKeyOffset(in packet: [UInt8]) -> Int {
-            let base = self == .one ? 1532 : 768
-            let sum = Int(packet[base]) + Int(packet[base + 1]) + Int(packet[base + 2]) + Int(packet[base + 3])
-            return sum % 632 + (self == .one ? 772 : 8)
-        }
     }
 
     public static func hmac(key: [UInt8], _ parts: ArraySlice<UInt8>...) -> [UInt8] {

@@ -91,8 +91,6 @@ public enum ProtocolControl {
         message(.setChunkSize, word(UInt32(size) & 0x7FFF_FFFF))
     }
 
-    public static func abort(chunkStreamID: UInt32) -> RTMPMessage { message(.abort, word(chunkStreamID)) }
-
     public static func acknowledgement(sequenceNumber: UInt32) -> RTMPMessage {
         message(.acknowledgement, word(sequenceNumber))
     }
