@@ -1,15 +1,17 @@
 import CFFmpeg
 import SluiceMedia
 
-/// Encodes one rung's audio (AAC, or MP3 with libmp3lame) from the shared resampled
-/// samples, through its own FIFO (encoders take fixed frame sizes: 1024 for AAC, 1152 for MP3).
+/// Encodes audio (AAC, or MP3 with libmp3lame) from the shared resampled samples,
+/// through its own FIFO (encoders take fixed frame sizes: 1024 for AAC, 1152 for MP3),
+/// for every rung that asks for the same codec and bitrate: the packets would be the
+/// same, so they are encoded once and written to each rung's output.
 final class AudioRungEncoder {
     let rung: PlannedRung
     private let context: UnsafeMutablePointer<AVCodecContext>
     private var fifo: OpaquePointer?
     private var frame: UnsafeMutablePointer<AVFrame>?
     private var packet: UnsafeMutablePointer<AVPacket>?
-    private let output: RungOutput
+    private var outputs: [RungOutput]
     private var samplesSent: Int64 = 0
     private var timestampShift: Int64 = 0
     private let flags: UInt8
@@ -17,7 +19,7 @@ final class AudioRungEncoder {
 
     init(rung: PlannedRung, sampleRate: Int32, channels: Int32, output: RungOutput) throws(TranscodeError) {
         self.rung = rung
-        self.output = output
+        self.outputs = [output]
         self.sampleRate = sampleRate
         let codec: UnsafePointer<AVCodec>?
         switch rung.audioCodec {
@@ -55,6 +57,16 @@ final class AudioRungEncoder {
         Double(max(1, context.pointee.frame_size)) * 1000 / Double(sampleRate)
     }
 
+    /// Whether `other` would get the very same packets from this encoder.
+    func canServe(_ other: PlannedRung) -> Bool {
+        other.audioCodec == rung.audioCodec && other.audioBitrate == rung.audioBitrate
+    }
+
+    /// Writes this encoder's packets to another rung's output too.
+    func serve(_ output: RungOutput) {
+        outputs.append(output)
+    }
+
     /// Adds this rung's audio stream to its MP4 copy.
     func attach(to muxer: MP4Muxer) throws(TranscodeError) {
         try muxer.addAudio(from: context)
@@ -65,7 +77,7 @@ final class AudioRungEncoder {
         if rung.audioCodec == .aac {
             let config = Array(UnsafeBufferPointer(start: context.pointee.extradata, count: Int(context.pointee.extradata_size)))
             guard !config.isEmpty else { throw TranscodeError("the AAC encoder gave no AudioSpecificConfig") }
-            try output.add(MediaTag(type: .audio, timestamp: 0, payload: [0xAF, 0x00] + config))
+            for output in outputs { try output.add(MediaTag(type: .audio, timestamp: 0, payload: [0xAF, 0x00] + config)) }
         }
     }
 
@@ -101,11 +113,13 @@ final class AudioRungEncoder {
 
     private func drain() throws(TranscodeError) {
         try Libav.receivePackets(from: context, into: packet!, "audio encoding failed for \(rung.name)") { packet throws(TranscodeError) in
-            try output.mp4?.write(packet, video: false)
             let pts = av_rescale_q(packet.pointee.pts, context.pointee.time_base, Libav.milliseconds) + timestampShift
             var payload: [UInt8] = rung.audioCodec == .aac ? [flags, 0x01] : [flags]
             payload.append(contentsOf: UnsafeRawBufferPointer(start: packet.pointee.data, count: Int(packet.pointee.size)))
-            try output.add(MediaTag(type: .audio, timestamp: UInt32(clamping: max(0, pts)), payload: payload))
+            for output in outputs {
+                try output.mp4?.write(packet, video: false)
+                try output.add(MediaTag(type: .audio, timestamp: UInt32(clamping: max(0, pts)), payload: payload))
+            }
         }
     }
 }

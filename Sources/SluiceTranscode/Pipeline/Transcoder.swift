@@ -112,9 +112,14 @@ public final class Transcoder {
                 videoEncoders.append(encoder)
             }
             if wantsAudio {
-                let encoder = try AudioRungEncoder(rung: rung, sampleRate: sampleRate, channels: channels, output: output)
-                if let muxer { try encoder.attach(to: muxer) }
-                audioEncoders.append(encoder)
+                if let shared = audioEncoders.first(where: { $0.canServe(rung) }) {
+                    shared.serve(output)
+                    if let muxer { try shared.attach(to: muxer) }
+                } else {
+                    let encoder = try AudioRungEncoder(rung: rung, sampleRate: sampleRate, channels: channels, output: output)
+                    if let muxer { try encoder.attach(to: muxer) }
+                    audioEncoders.append(encoder)
+                }
             }
             try muxer?.start()
         }
