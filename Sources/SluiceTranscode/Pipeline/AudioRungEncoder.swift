@@ -117,8 +117,7 @@ final class AudioRungEncoder {
             var payload: [UInt8] = rung.audioCodec == .aac ? [flags, 0x01] : [flags]
             payload.append(contentsOf: UnsafeRawBufferPointer(start: packet.pointee.data, count: Int(packet.pointee.size)))
             for output in outputs {
-                try output.mp4?.write(packet, video: false)
-                try output.add(MediaTag(type: .audio, timestamp: UInt32(clamping: max(0, pts)), payload: payload))
+                try output.add(MediaTag(type: .audio, timestamp: UInt32(clamping: max(0, pts)), payload: payload), packet: packet)
             }
         }
     }

@@ -1,3 +1,5 @@
+import CFFmpeg
+import Foundation
 import SluiceMedia
 
 /// One rendition's FLV file: tags from the rung's audio and video encoders, put in
@@ -15,6 +17,9 @@ final class RungOutput {
     let expectsAudio: Bool
     /// The MP4 copy, when the preset asks for one.
     var mp4: MP4Muxer?
+    /// A rung's video is encoded on its own queue and its audio on the decoding thread:
+    /// both write here.
+    private let lock = NSLock()
 
     init(rung: PlannedRung, finalPath: String, info: FLVFileWriter.StreamInfo, reservedKeyframes: Int) throws(TranscodeError) {
         self.rung = rung
@@ -29,7 +34,11 @@ final class RungOutput {
         }
     }
 
-    func add(_ tag: MediaTag) throws(TranscodeError) {
+    /// Adds a tag and, when there is an MP4 copy, writes the packet it came from there.
+    func add(_ tag: MediaTag, packet: UnsafeMutablePointer<AVPacket>? = nil, video: Bool = false) throws(TranscodeError) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let packet { try mp4?.write(packet, video: video) }
         if tag.isSequenceHeader {
             try write(tag)
             return
@@ -60,6 +69,8 @@ final class RungOutput {
 
     /// Writes what is left and the final metadata; the file stays at its temporary name.
     func finish() throws(TranscodeError) -> FLVFileWriter.Summary {
+        lock.lock()
+        defer { lock.unlock() }
         pending.sort { ($0.timestamp, $0.type == .video ? 0 : 1) < ($1.timestamp, $1.type == .video ? 0 : 1) }
         for tag in pending { try write(tag) }
         pending.removeAll()

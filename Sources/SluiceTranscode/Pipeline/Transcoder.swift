@@ -135,9 +135,11 @@ public final class Transcoder {
         var decodedFrames = 0
         var lastReport = Date.distantPast
 
+        let workers = videoEncoders.map { RungWorker(encoder: $0) }
+        defer { for worker in workers { worker.drain() } }
         func emit(_ frame: UnsafeMutablePointer<AVFrame>, slot: Int64) throws(TranscodeError) {
-            for encoder in videoEncoders where slot % Int64(encoder.rung.frameStep) == 0 {
-                try encoder.encode(frame, index: slot / Int64(encoder.rung.frameStep), keyframe: slot % Int64(ladder.keyframeEvery) == 0)
+            for worker in workers where slot % Int64(worker.rung.frameStep) == 0 {
+                try worker.encode(frame, index: slot / Int64(worker.rung.frameStep), keyframe: slot % Int64(ladder.keyframeEvery) == 0)
             }
         }
         func videoFrame(_ decoded: UnsafeMutablePointer<AVFrame>, seconds: Double) throws(TranscodeError) {
@@ -198,7 +200,7 @@ public final class Transcoder {
             throw TranscodeError("\(path) is truncated: its media stops at \(String(format: "%.1f", lastTime)) s of the \(String(format: "%.1f", declared)) s it announces\(reason)")
         }
 
-        for encoder in videoEncoders { try encoder.flush() }
+        for worker in workers { try worker.finish() }
         for encoder in audioEncoders { try encoder.flush() }
         var renditions: [Rendition] = []
         for output in outputs {

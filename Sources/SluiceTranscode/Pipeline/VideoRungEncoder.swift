@@ -142,7 +142,6 @@ final class VideoRungEncoder {
 
     private func drain() throws(TranscodeError) {
         try Libav.receivePackets(from: context, into: packet!, "H.264 encoding failed for \(rung.name)") { packet throws(TranscodeError) in
-            try output.mp4?.write(packet, video: true)
             let timeBase = context.pointee.time_base
             let dts = av_rescale_q(packet.pointee.dts, timeBase, Libav.milliseconds) + timestampShift
             let pts = av_rescale_q(packet.pointee.pts, timeBase, Libav.milliseconds) + timestampShift
@@ -151,7 +150,7 @@ final class VideoRungEncoder {
             var payload: [UInt8] = [key ? 0x17 : 0x27, 0x01, UInt8(composition >> 16 & 0xFF), UInt8(composition >> 8 & 0xFF), UInt8(composition & 0xFF)]
             payload.reserveCapacity(5 + Int(packet.pointee.size) + 16)
             H264Bitstream.appendAVCC(annexB: UnsafeRawBufferPointer(start: packet.pointee.data, count: Int(packet.pointee.size)), to: &payload)
-            try output.add(MediaTag(type: .video, timestamp: UInt32(clamping: max(0, dts)), payload: payload))
+            try output.add(MediaTag(type: .video, timestamp: UInt32(clamping: max(0, dts)), payload: payload), packet: packet, video: true)
         }
     }
 }
