@@ -1,0 +1,16 @@
+import SluiceMedia
+
+/// The RTMP server's view of the store: only public-read objects stream (CloudFront
+/// streamed only publicly readable objects).
+public struct StoreMediaLibrary: MediaLibrary {
+    public let store: LocalObjectStore
+
+    public init(store: LocalObjectStore) {
+        self.store = store
+    }
+
+    public func openMedia(bucket: String, key: String) -> MediaFile? {
+        guard ObjectKey.isSafe(key), let info = try? store.headObject(bucket: bucket, key: key), info.acl == .publicRead else { return nil }
+        return MediaFile(path: store.bodyPath(info))
+    }
+}

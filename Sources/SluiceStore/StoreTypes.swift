@@ -1,0 +1,61 @@
+import Foundation
+
+/// Who may read an object without credentials.
+public enum ObjectACL: String, Sendable, Codable, CaseIterable {
+    /// Only signed requests (the default for uploads).
+    case `private` = "private"
+    /// Anyone: streamed over RTMP, served anonymously.
+    case publicRead = "public-read"
+}
+
+/// One stored object's metadata.
+public struct ObjectInfo: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+    public var size: Int64
+    /// MD5 of the body, hex (S3's ETag for single-part uploads).
+    public var etag: String
+    public var contentType: String
+    public var acl: ObjectACL
+    public var metadata: [String: String]
+    public var lastModified: Date
+    /// The body's file, relative to the data folder.
+    public var path: String
+}
+
+public struct BucketInfo: Sendable, Equatable {
+    public var name: String
+    public var created: Date
+}
+
+/// What a store operation could not do, with the S3 error code it maps to.
+public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case noSuchBucket = "NoSuchBucket"
+        case noSuchKey = "NoSuchKey"
+        case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
+        case bucketNotEmpty = "BucketNotEmpty"
+        case invalidBucketName = "InvalidBucketName"
+        case invalidKey = "KeyTooLongError"
+        case internalError = "InternalError"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// A page of a bucket listing (ListObjectsV2).
+public struct ObjectListing: Sendable, Equatable {
+    public var objects: [ObjectInfo]
+    public var commonPrefixes: [String]
+    public var isTruncated: Bool
+    /// Pass back as `continuationToken` for the next page.
+    public var nextContinuationToken: String?
+}
