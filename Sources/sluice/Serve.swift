@@ -6,14 +6,17 @@ import NIOCore
 import NIOPosix
 import SluiceMedia
 import SluiceRTMP
+import SluiceStore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the RTMP server (and the public HTTP listener) on the data folder.",
         discussion: """
-            Plays every bucket folder's media at rtmp://HOST:1935/cfx/st/<key>: FLV by name with
-            or without .flv, mp4:NAME and mp3:NAME, in sub-folders too. The default bucket is
-            'media'; on first start it holds sample.flv, so this works at once:
+            Plays the default bucket's public-read objects at rtmp://HOST:1935/cfx/st/<key>: FLV
+            by name with or without .flv, mp4:NAME and mp3:NAME, in sub-folders too. Files put in
+            DATA/buckets/NAME/ by hand are registered as public-read objects on start; use
+            `sluice bucket` for the rest. The default bucket is 'media'; on first start it holds
+            sample.flv, so this works at once:
 
               rtmpdump -r rtmp://127.0.0.1:1935/cfx/st -y sample.flv -o out.flv
 
@@ -134,11 +137,17 @@ struct Serve: AsyncParsableCommand {
 
         try folder.prepare(defaultBucket: bucket, logger: logger)
         logger.info("data folder: \(folder.path)")
+        let store = try LocalObjectStore(dataFolder: folder.path)
+        let imported = try store.importBucketFolders()
+        if imported > 0 {
+            logger.info("registered \(imported) file(s) found in bucket folders as public-read objects")
+        }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
-        let resolver = MediaResolver(library: FolderMediaLibrary(root: folder.bucketsPath))
+        // Only public-read objects stream; `sluice bucket` changes show at once (shared SQLite).
+        let resolver = MediaResolver(library: StoreMediaLibrary(store: store))
         let server = RTMPServer(configuration: rtmp, resolver: resolver, router: SingleBucketRouter(bucket: bucket),
                                 group: group, threadPool: threadPool, logger: logger)
         let rtmpPort = try await server.start()

@@ -79,26 +79,8 @@ final class ServeCommandTests: XCTestCase {
     func testFirstStartServesTheSampleAndSIGTERMStopsCleanly() async throws {
         try ExternalTool.require("rtmpdump")
         let data = try temporaryFolder()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--shutdown-grace", "1"]
-        let logFile = data + "/serve.log"
-        FileManager.default.createFile(atPath: logFile, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        try process.run()
+        let (process, port, httpPort, logFile) = try await Self.startServer(data: data)
         defer { if process.isRunning { process.terminate() } }
-
-        // The log names the bound ports.
-        var rtmpPort: Int?
-        var httpPort: Int?
-        let deadline = Date().addingTimeInterval(15)
-        while (rtmpPort == nil || httpPort == nil) && Date() < deadline {
-            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
-            rtmpPort = Self.port(after: "RTMP listening on 127.0.0.1:", in: log)
-            httpPort = Self.port(after: "HTTP listening on 127.0.0.1:", in: log)
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let port = try XCTUnwrap(rtmpPort, (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")
         XCTAssertTrue(FileManager.default.fileExists(atPath: data + "/buckets/media/sample.flv"))
 
         let output = data + "/out.flv"
@@ -109,7 +91,7 @@ final class ServeCommandTests: XCTestCase {
 
         // crossdomain.xml on the public HTTP listener.
         try ExternalTool.require("curl")
-        let policy = try await ExternalTool.run(["curl", "-s", "-i", "http://127.0.0.1:\(try XCTUnwrap(httpPort))/crossdomain.xml"])
+        let policy = try await ExternalTool.run(["curl", "-s", "-i", "http://127.0.0.1:\(httpPort)/crossdomain.xml"])
         XCTAssertTrue(policy.output.hasPrefix("HTTP/1.1 200 OK"), policy.output)
         XCTAssertTrue(policy.output.contains("<allow-access-from domain=\"*\""), policy.output)
 
@@ -133,6 +115,61 @@ final class ServeCommandTests: XCTestCase {
         let log = try String(contentsOfFile: logFile, encoding: .utf8)
         XCTAssertTrue(log.contains("received SIGTERM; shutting down"), log)
         XCTAssertTrue(log.contains("stopped"), log)
+    }
+
+    /// Starts `sluice serve` on free ports; returns the process, the RTMP and HTTP ports
+    /// (read from its log) and the log file.
+    static func startServer(data: String) async throws -> (Process, Int, Int, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
+        process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--shutdown-grace", "1"]
+        let logFile = data + "/serve.log"
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        try process.run()
+        var rtmpPort: Int?
+        var httpPort: Int?
+        let deadline = Date().addingTimeInterval(15)
+        while (rtmpPort == nil || httpPort == nil) && Date() < deadline {
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            rtmpPort = port(after: "RTMP listening on 127.0.0.1:", in: log)
+            httpPort = port(after: "HTTP listening on 127.0.0.1:", in: log)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard let rtmpPort, let httpPort else {
+            process.terminate()
+            throw ExternalTool.Failure(description: "sluice serve did not start: " + ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""))
+        }
+        return (process, rtmpPort, httpPort, logFile)
+    }
+
+    func testBucketCommandsChangeWhatTheRunningServerStreams() async throws {
+        try ExternalTool.require("rtmpdump")
+        let data = try temporaryFolder()
+        let (process, port, _, _) = try await Self.startServer(data: data)
+        defer { process.terminate() }
+        let sample = data + "/buckets/media/sample.flv"
+        let put = try run(["bucket", "put", sample, "media/talks/private.flv", "--data", data])
+        XCTAssertEqual(put.status, 0, put.output)
+        XCTAssertTrue(put.output.contains("private"), put.output)
+        let refused = try await ExternalTool.run(["rtmpdump", "-z", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "talks/private.flv", "-o", "/dev/null"], timeout: 20)
+        XCTAssertTrue(refused.standardError.contains("NetStream.Play.StreamNotFound"), "a private object must not stream: \(refused.standardError)")
+
+        XCTAssertEqual(try run(["bucket", "acl", "media/talks/private.flv", "public-read", "--data", data]).status, 0)
+        let output = data + "/out.flv"
+        let played = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "talks/private.flv", "-o", output], timeout: 30)
+        XCTAssertEqual(played.status, 0, played.standardError)
+        XCTAssertGreaterThan(try FLVFile(path: output).mediaKeptByLibrtmp.count, 1000)
+
+        let listing = try run(["bucket", "ls", "media", "--recursive", "--data", data])
+        XCTAssertTrue(listing.output.contains("public-read  sample.flv"), listing.output)
+        XCTAssertTrue(listing.output.contains("public-read  talks/private.flv"), listing.output)
+        XCTAssertEqual(try run(["bucket", "rm", "media/talks/private.flv", "--data", data]).status, 0)
+        let gone = try await ExternalTool.run(["rtmpdump", "-z", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "talks/private.flv", "-o", "/dev/null"], timeout: 20)
+        XCTAssertTrue(gone.standardError.contains("NetStream.Play.StreamNotFound"), gone.standardError)
+        let missing = try run(["bucket", "rm", "media/nope.flv", "--data", data])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("NoSuchKey"), missing.output)
     }
 
     static func port(after marker: String, in log: String) -> Int? {

@@ -26,6 +26,11 @@ public enum ExternalTool {
         throw XCTSkip(message)
     }
 
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
     public struct Result: Sendable {
         public var status: Int32
         public var standardOutput: Data
