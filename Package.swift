@@ -85,7 +85,7 @@ let package = Package(
             path: "Tests/SluiceTestSupport"
         ),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
-        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceMedia"]),
+        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceMedia", "SluiceTestSupport"]),
         .testTarget(name: "SluiceTranscodeTests", dependencies: ["SluiceTranscode", "SluiceMedia", "SluiceTestSupport"]),
         // Runs the built `sluice`; depending on it makes `swift build --build-tests` build it.
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "SluiceTestSupport"]),
