@@ -50,6 +50,12 @@ public struct RTMPCommand: Equatable, Sendable {
         return Self.message(values: values, type: amf3 ? .commandAMF3 : .commandAMF0, streamID: streamID, chunkStreamID: chunkStreamID)
     }
 
+    /// An `onStatus` call on a stream, the way every stream status travels.
+    public static func onStatus(_ info: AMFValue, streamID: UInt32, amf3: Bool) -> RTMPMessage {
+        RTMPCommand(name: "onStatus", transactionID: 0, commandObject: .null, arguments: [info])
+            .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: amf3)
+    }
+
     /// A data message (`onMetaData`, `|RtmpSampleAccess`, `onPlayStatus`).
     public static func dataMessage(_ values: [AMFValue], streamID: UInt32, timestamp: UInt32 = 0, amf3: Bool = false) -> RTMPMessage {
         var message = Self.message(values: values, type: amf3 ? .dataAMF3 : .dataAMF0, streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand)

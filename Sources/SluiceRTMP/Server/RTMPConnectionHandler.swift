@@ -101,9 +101,8 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is RTMPServerStopping {
             for playback in playbacks.values where !playback.isFinished {
-                encoder.write(RTMPCommand(name: "onStatus", transactionID: 0, arguments: [
-                    FMS.status("NetStream.Play.Stop", description: "Server shutting down; stopped playing \(playback.name)."),
-                ]).message(streamID: playback.streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: session.isAMF3), into: &output)
+                encoder.write(session.onStatus(streamID: playback.streamID, FMS.status(
+                    "NetStream.Play.Stop", description: "Server shutting down; stopped playing \(playback.name).")), into: &output)
             }
             closeAfterFlush(reason: "server shutting down")
             return

@@ -127,8 +127,7 @@ public struct RTMPSession {
 
     /// An `onStatus` on a stream.
     public func onStatus(streamID: UInt32, _ info: AMFValue) -> RTMPMessage {
-        RTMPCommand(name: "onStatus", transactionID: 0, commandObject: .null, arguments: [info])
-            .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: isAMF3)
+        RTMPCommand.onStatus(info, streamID: streamID, amf3: isAMF3)
     }
 
     private func callFailed(_ command: RTMPCommand, _ description: String) -> Action {

@@ -69,9 +69,7 @@ public final class VODPlayback {
     // MARK: Messages
 
     private func status(_ code: String, _ description: String, level: String = "status") -> RTMPMessage {
-        let info = FMS.playStatus(code, level: level, description, name: name, clientID: clientID)
-        return RTMPCommand(name: "onStatus", transactionID: 0, commandObject: .null, arguments: [info])
-            .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: amf3)
+        RTMPCommand.onStatus(FMS.playStatus(code, level: level, description, name: name, clientID: clientID), streamID: streamID, amf3: amf3)
     }
 
     private func data(_ values: [AMFValue], timestamp: UInt32? = nil) -> RTMPMessage {
@@ -283,8 +281,7 @@ public final class VODPlayback {
     public static func writeStopped(streamID: UInt32, name: String, clientID: String, amf3: Bool, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
         encoder.write(ProtocolControl.userControl(.streamEOF(streamID: streamID)), into: &out)
         let info = FMS.playStatus("NetStream.Play.Stop", "Stopped playing \(name).", name: name, clientID: clientID)
-        encoder.write(RTMPCommand(name: "onStatus", transactionID: 0, arguments: [info])
-            .message(streamID: streamID, chunkStreamID: ChunkStreamID.streamCommand, amf3: amf3), into: &out)
+        encoder.write(RTMPCommand.onStatus(info, streamID: streamID, amf3: amf3), into: &out)
     }
 
     private func writeStopped(streamID: UInt32, name: String, amf3: Bool, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
