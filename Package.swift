@@ -26,13 +26,18 @@ let package = Package(
         ),
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
-        // Buckets and objects: metadata in SQLite (GRDB), bodies on disk; ACLs.
+        // Buckets and objects: metadata in SQLite (GRDB), bodies on disk; ACLs; the
+        // S3-compatible HTTP API in front of them.
         .target(
             name: "SluiceStore",
             dependencies: [
                 "SluiceMedia",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The transcoding pipeline on libav, and the presets that plan its ladders.
@@ -85,7 +90,19 @@ let package = Package(
             path: "Tests/SluiceTestSupport"
         ),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
-        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceMedia", "SluiceTestSupport"]),
+        .testTarget(
+            name: "SluiceStoreTests",
+            dependencies: [
+                "SluiceStore",
+                "SluiceMedia",
+                "SluiceTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Clients"]
+        ),
         .testTarget(name: "SluiceTranscodeTests", dependencies: ["SluiceTranscode", "SluiceMedia", "SluiceTestSupport"]),
         // Runs the built `sluice`; depending on it makes `swift build --build-tests` build it.
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "SluiceTestSupport"]),

@@ -50,6 +50,26 @@ public final class LocalObjectStore: Sendable {
                 table.primaryKey(["bucket", "key"])
             }
         }
+        migrator.registerMigration("2 multipart uploads") { db in
+            try db.create(table: "multipartUpload") { table in
+                table.primaryKey("id", .text)
+                table.column("bucket", .text).notNull().references("bucket", onDelete: .restrict)
+                table.column("key", .text).notNull()
+                table.column("created", .datetime).notNull()
+                table.column("contentType", .text)
+                table.column("acl", .text).notNull()
+                table.column("metadata", .text).notNull()
+            }
+            try db.create(table: "multipartPart") { table in
+                table.column("uploadId", .text).notNull().references("multipartUpload", onDelete: .cascade)
+                table.column("number", .integer).notNull()
+                table.column("size", .integer).notNull()
+                table.column("etag", .text).notNull()
+                table.column("lastModified", .datetime).notNull()
+                table.column("path", .text).notNull()
+                table.primaryKey(["uploadId", "number"])
+            }
+        }
         return migrator
     }
 
@@ -270,8 +290,7 @@ public final class LocalObjectStore: Sendable {
     }
 
     static func info(_ row: Row) -> ObjectInfo {
-        let metadataText: String = row["metadata"]
-        let metadata = (try? JSONSerialization.jsonObject(with: Data(metadataText.utf8))) as? [String: String] ?? [:]
+        let metadata = Self.metadata(row["metadata"])
         return ObjectInfo(bucket: row["bucket"], key: row["key"], size: row["size"], etag: row["etag"], contentType: row["contentType"],
                           acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata, lastModified: row["lastModified"], path: row["path"])
     }
@@ -280,8 +299,16 @@ public final class LocalObjectStore: Sendable {
         try Row.fetchOne(db, sql: "SELECT * FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, key]).map(info)
     }
 
+    static func metadataText(_ metadata: [String: String]) -> String {
+        String(decoding: (try? JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func metadata(_ text: String) -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String] ?? [:]
+    }
+
     static func insertOrReplace(_ db: Database, _ info: ObjectInfo) throws {
-        let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info.metadata, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+        let metadata = metadataText(info.metadata)
         try db.execute(sql: """
             INSERT OR REPLACE INTO object (bucket, key, size, etag, contentType, acl, metadata, lastModified, path)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -302,7 +329,9 @@ public final class LocalObjectStore: Sendable {
 
     /// Removes bodies no row points at: uploads a crash interrupted.
     func sweepOrphans() throws(StoreError) {
-        let referenced = Set(try read { db in try String.fetchAll(db, sql: "SELECT path FROM object WHERE path LIKE 'objects/%'") })
+        let referenced = Set(try read { db in
+            try String.fetchAll(db, sql: "SELECT path FROM object WHERE path LIKE 'objects/%' UNION SELECT path FROM multipartPart")
+        })
         let manager = FileManager.default
         guard let walker = manager.enumerator(atPath: dataFolder + "/objects") else { return }
         while let relative = walker.nextObject() as? String {

@@ -36,7 +36,13 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
         case bucketNotEmpty = "BucketNotEmpty"
         case invalidBucketName = "InvalidBucketName"
-        case invalidKey = "KeyTooLongError"
+        case invalidKey = "InvalidArgument"
+        case noSuchUpload = "NoSuchUpload"
+        case invalidPart = "InvalidPart"
+        case invalidPartOrder = "InvalidPartOrder"
+        case entityTooSmall = "EntityTooSmall"
+        /// The disk is full: the write failed and nothing was kept.
+        case storageFull = "StorageFull"
         case internalError = "InternalError"
     }
 
@@ -49,6 +55,38 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// From the C library's `errno`: a full disk says so, anything else is internal.
+    static func fromErrno(_ what: String) -> StoreError {
+        let number = errno
+        let reason = String(cString: strerror(number))
+        if number == ENOSPC || number == EDQUOT {
+            return StoreError(.storageFull, "\(what): the disk is full (\(reason))")
+        }
+        return StoreError(.internalError, "\(what): \(reason)")
+    }
+}
+
+/// One uploaded part of a multipart upload.
+public struct MultipartPart: Sendable, Equatable {
+    public var number: Int
+    public var size: Int64
+    /// MD5 of the part, hex.
+    public var etag: String
+    public var lastModified: Date
+    /// The part's body, relative to the data folder.
+    var path: String
+}
+
+/// A multipart upload in progress.
+public struct MultipartUploadInfo: Sendable, Equatable {
+    public var id: String
+    public var bucket: String
+    public var key: String
+    public var created: Date
+    public var contentType: String?
+    public var acl: ObjectACL
+    public var metadata: [String: String]
 }
 
 /// A page of a bucket listing (ListObjectsV2).

@@ -23,12 +23,22 @@ struct Serve: AsyncParsableCommand {
             Settings (flag / SLUICE_ variable / sluice.yml key):
               --rtmp-host, --rtmp-port          rtmp.host, rtmp.port (0.0.0.0, 1935)
               --http-port                       http.port (80, or 8080 when 80 cannot be bound)
+              --s3-port                         s3.port (9000; -1 disables the S3 API)
+                                                s3.host (the RTMP host), s3.region (us-east-1),
+                                                s3.domain (localhost: BUCKET.localhost is
+                                                virtual-host style), s3.access-key, s3.secret-key
               --max-connections                 rtmp.max-connections (2000)
               --chunk-size                      rtmp.chunk-size (4096)
               --idle-timeout                    rtmp.idle-timeout, seconds (120)
               --shutdown-grace                  shutdown-grace, seconds (5)
               --default-bucket                  default-bucket (media)
               --log-level                       log-level (info)
+            The S3-compatible API signs with AWS Signature V4. Unless s3.access-key and
+            s3.secret-key are set, a key pair is made on first start, printed, and kept in
+            DATA/s3-credentials.yml:
+
+              aws --endpoint-url http://127.0.0.1:9000 s3 cp talk.flv s3://media/talk.flv --acl public-read
+
             SIGINT or SIGTERM stop accepting, let plays finish for the grace period, then stop them.
             """
     )
@@ -44,6 +54,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .long, help: "Public HTTP port (crossdomain.xml); 0 picks a free one, --http-port=-1 disables it.")
     var httpPort: Int?
+
+    @Option(name: .long, help: "S3 API port; 0 picks a free one, --s3-port=-1 disables it.")
+    var s3Port: Int?
 
     @Option(name: .long, help: "Most simultaneous RTMP connections.")
     var maxConnections: Int?
@@ -70,11 +83,14 @@ struct Serve: AsyncParsableCommand {
         "rtmp.host": "0.0.0.0", "rtmp.port": "1935", "http.port": "80, or 8080 when 80 cannot be bound",
         "rtmp.max-connections": "2000", "rtmp.chunk-size": "4096", "rtmp.idle-timeout": "120",
         "shutdown-grace": "5", "default-bucket": "media", "log-level": "info",
+        "s3.host": "the RTMP host", "s3.port": "9000", "s3.region": "us-east-1", "s3.domain": "localhost",
+        "s3.access-key": "generated on first start", "s3.secret-key": "generated on first start",
     ]
 
     static let knownSettings = [
         "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
         "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level",
+        "s3.host", "s3.port", "s3.region", "s3.domain", "s3.access-key", "s3.secret-key",
     ]
 
     func run() async throws {
@@ -89,6 +105,7 @@ struct Serve: AsyncParsableCommand {
         settings.override("rtmp.host", rtmpHost, flag: "--rtmp-host")
         settings.override("rtmp.port", rtmpPort, flag: "--rtmp-port")
         settings.override("http.port", httpPort, flag: "--http-port")
+        settings.override("s3.port", s3Port, flag: "--s3-port")
         settings.override("rtmp.max-connections", maxConnections, flag: "--max-connections")
         settings.override("rtmp.chunk-size", chunkSize, flag: "--chunk-size")
         settings.override("rtmp.idle-timeout", idleTimeout, flag: "--idle-timeout")
@@ -99,7 +116,8 @@ struct Serve: AsyncParsableCommand {
             print("data = \(folder.path)")
             for key in Self.knownSettings {
                 let (value, source) = settings.describe(key, default: Self.defaults[key] ?? "")
-                print("\(key) = \(value) (\(source))")
+                let shown = key == "s3.secret-key" && source != "default" ? "(hidden)" : value
+                print("\(key) = \(shown) (\(source))")
             }
             return
         }
@@ -118,6 +136,7 @@ struct Serve: AsyncParsableCommand {
         var rtmp = RTMPServerConfiguration()
         let bucket: String
         let requestedHTTPPort: Int?
+        var s3 = S3APIConfiguration()
         do {
             rtmp.host = settings.string("rtmp.host", default: "0.0.0.0")
             rtmp.port = try settings.int("rtmp.port", default: 1935, range: 0...65535)
@@ -128,6 +147,12 @@ struct Serve: AsyncParsableCommand {
             rtmp.shutdownGrace = try settings.seconds("shutdown-grace", default: 5)
             requestedHTTPPort = try settings.optionalInt("http.port")
             bucket = settings.string("default-bucket", default: "media")
+            s3.host = settings.string("s3.host", default: rtmp.host)
+            s3.port = try settings.int("s3.port", default: 9000, range: -1...65535)
+            s3.region = settings.string("s3.region", default: "us-east-1")
+            s3.domains = settings.string("s3.domain", default: "localhost").split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
         } catch {
             throw ValidationError("\(error)")
         }
@@ -144,13 +169,26 @@ struct Serve: AsyncParsableCommand {
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
         // Only public-read objects stream; `sluice bucket` changes show at once (shared SQLite).
         let resolver = MediaResolver(library: StoreMediaLibrary(store: store))
         let server = RTMPServer(configuration: rtmp, resolver: resolver, router: SingleBucketRouter(bucket: bucket),
                                 group: group, threadPool: threadPool, logger: logger)
         let rtmpPort = try await server.start()
+
+        var s3Server: S3APIServer?
+        if s3.port >= 0 {
+            do {
+                let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
+                s3.credentials = [keys.accessKey: keys.secretKey]
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            let api = S3APIServer(store: store, configuration: s3, group: group, threadPool: threadPool, logger: logger)
+            try await api.start()
+            s3Server = api
+        }
 
         let http = PublicHTTPServer(group: group, logger: logger)
         if let requestedHTTPPort, requestedHTTPPort >= 0 {
@@ -168,6 +206,7 @@ struct Serve: AsyncParsableCommand {
         let signal = await ShutdownSignal.wait()
         logger.info("received \(signal); shutting down")
         await http.shutdown()
+        await s3Server?.shutdown()
         await server.shutdown()
         try await threadPool.shutdownGracefully()
         try await group.shutdownGracefully()

@@ -122,7 +122,7 @@ final class ServeCommandTests: XCTestCase {
     static func startServer(data: String) async throws -> (Process, Int, Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
-        process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--shutdown-grace", "1"]
+        process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0", "--shutdown-grace", "1"]
         let logFile = data + "/serve.log"
         FileManager.default.createFile(atPath: logFile, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
@@ -130,10 +130,12 @@ final class ServeCommandTests: XCTestCase {
         var rtmpPort: Int?
         var httpPort: Int?
         let deadline = Date().addingTimeInterval(15)
-        while (rtmpPort == nil || httpPort == nil) && Date() < deadline {
+        var ready = false
+        while (rtmpPort == nil || httpPort == nil || !ready) && Date() < deadline {
             let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
             rtmpPort = port(after: "RTMP listening on 127.0.0.1:", in: log)
             httpPort = port(after: "HTTP listening on 127.0.0.1:", in: log)
+            ready = log.contains("ready: ")
             try await Task.sleep(for: .milliseconds(50))
         }
         guard let rtmpPort, let httpPort else {
@@ -170,6 +172,51 @@ final class ServeCommandTests: XCTestCase {
         let missing = try run(["bucket", "rm", "media/nope.flv", "--data", data])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.output.contains("NoSuchKey"), missing.output)
+    }
+
+    /// `sluice serve` makes an S3 key pair on first start and prints it; with it the AWS
+    /// CLI uploads, and what it makes public-read plays over RTMP at once.
+    func testS3APIWithTheFirstStartKeyPair() async throws {
+        try ExternalTool.require("rtmpdump")
+        let aws = try ExternalTool.require("aws", install: "pip install awscli")
+        let data = try temporaryFolder()
+        let (process, port, _, logFile) = try await Self.startServer(data: data)
+        defer { process.terminate() }
+        let log = try String(contentsOfFile: logFile, encoding: .utf8)
+        let s3Port = try XCTUnwrap(Self.port(after: "S3 API listening on 127.0.0.1:", in: log), log)
+        func printed(_ label: String) -> String? {
+            guard let range = log.range(of: label) else { return nil }
+            return String(log[range.upperBound...].prefix { !$0.isWhitespace })
+        }
+        let accessKey = try XCTUnwrap(printed("access key: "), log)
+        let secretKey = try XCTUnwrap(printed("secret key: "), log)
+        let attributes = try FileManager.default.attributesOfItem(atPath: data + "/s3-credentials.yml")
+        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+
+        let environment = ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_DEFAULT_REGION": "us-east-1",
+                           "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"]
+        let endpoint = ["--endpoint-url", "http://127.0.0.1:\(s3Port)"]
+        let upload = try await ExternalTool.run([aws] + endpoint + ["s3", "cp", data + "/buckets/media/sample.flv", "s3://media/uploads/clip.flv"],
+                                                environment: environment)
+        XCTAssertEqual(upload.status, 0, upload.standardError)
+        let refused = try await ExternalTool.run(["rtmpdump", "-z", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "uploads/clip", "-o", "/dev/null"], timeout: 20)
+        XCTAssertTrue(refused.standardError.contains("NetStream.Play.StreamNotFound"), "uploads are private: \(refused.standardError)")
+        let publish = try await ExternalTool.run([aws] + endpoint + ["s3api", "put-object-acl", "--bucket", "media", "--key", "uploads/clip.flv",
+                                                                     "--acl", "public-read"], environment: environment)
+        XCTAssertEqual(publish.status, 0, publish.standardError)
+        let output = data + "/clip.flv"
+        let played = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "uploads/clip", "-o", output], timeout: 30)
+        XCTAssertEqual(played.status, 0, played.standardError)
+        XCTAssertGreaterThan(try FLVFile(path: output).mediaKeptByLibrtmp.count, 1000)
+
+        // The second start reuses the pair and does not print the secret again.
+        process.terminate()
+        process.waitUntilExit()
+        let (again, _, _, secondLog) = try await Self.startServer(data: data)
+        defer { again.terminate() }
+        let text = try String(contentsOfFile: secondLog, encoding: .utf8)
+        XCTAssertFalse(text.contains(secretKey), text)
+        XCTAssertTrue(text.contains("access keys: \(accessKey)"), text)
     }
 
     static func port(after marker: String, in log: String) -> Int? {

@@ -16,9 +16,22 @@ public enum ExternalTool {
 
     /// The tool's path, or a failure (CI) / skip (elsewhere) when it is not installed.
     @discardableResult
-    public static func require(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    public static func require(_ name: String, install: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         if let found = path(name) { return found }
-        let message = "\(name) is not installed (apt-get install -y \(name == "ffprobe" ? "ffmpeg" : name))"
+        let message = "\(name) is not installed (\(install ?? "apt-get install -y \(name == "ffprobe" ? "ffmpeg" : name)"))"
+        if isCI {
+            XCTFail(message, file: file, line: line)
+            throw XCTSkip("failed: \(message)")
+        }
+        throw XCTSkip(message)
+    }
+
+    /// A Python module the test needs (boto3), failing under CI like a missing tool.
+    public static func requirePython(module: String, install: String, file: StaticString = #filePath, line: UInt = #line) async throws {
+        try require("python3", file: file, line: line)
+        let result = try await run(["python3", "-c", "import \(module)"], timeout: 30)
+        guard result.status != 0 else { return }
+        let message = "the Python module \(module) is not installed (\(install))"
         if isCI {
             XCTFail(message, file: file, line: line)
             throw XCTSkip("failed: \(message)")
@@ -41,10 +54,14 @@ public enum ExternalTool {
 
     /// Runs a command under `timeout -s KILL` (rtmpdump ignores SIGTERM in some states),
     /// collecting its output.
-    public static func run(_ arguments: [String], timeout seconds: Int = 60, workingDirectory: String? = nil) async throws -> Result {
+    public static func run(_ arguments: [String], timeout seconds: Int = 60, workingDirectory: String? = nil,
+                           environment: [String: String] = [:]) async throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path("timeout") ?? "/usr/bin/timeout")
         process.arguments = ["-s", "KILL", String(seconds)] + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-out-\(UUID().uuidString)")
         let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-err-\(UUID().uuidString)")

@@ -1,0 +1,463 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The S3 operations, on the embedded store.
+extension S3RequestHandler {
+    func perform(_ call: S3Call, connection: S3Connection) async throws -> S3Reply {
+        if case .invalid(let why) = call.operation { throw S3Error("MethodNotAllowed", .methodNotAllowed, why) }
+        if case .notImplemented(let what) = call.operation {
+            throw S3Error("NotImplemented", .notImplemented, "A header or query you provided implies functionality that is not implemented (\(what)).")
+        }
+        guard call.accessKey != nil else { return try anonymous(call) }
+
+        switch call.operation {
+        case .listBuckets:
+            var xml = S3XMLWriter()
+            xml.start("ListAllMyBucketsResult", namespace: S3XMLWriter.namespace)
+            owner(&xml)
+            xml.start("Buckets")
+            for bucket in try store.listBuckets() {
+                xml.element("Bucket") {
+                    $0.element("Name", bucket.name)
+                    $0.element("CreationDate", S3Date.iso8601(bucket.created))
+                }
+            }
+            xml.end()
+            xml.end()
+            return .data(.ok, [], xml.text)
+
+        case .createBucket(let bucket):
+            _ = try await readDocument(call, connection: connection)
+            // us-east-1 answers 200 for a bucket one already owns; other regions 409.
+            if configuration.region == "us-east-1", try store.bucketExists(bucket) {
+                return .empty(.ok, [("Location", "/" + bucket)])
+            }
+            try store.createBucket(bucket)
+            return .empty(.ok, [("Location", "/" + bucket)])
+
+        case .deleteBucket(let bucket):
+            try store.deleteBucket(bucket)
+            return .empty(.noContent, [])
+
+        case .headBucket(let bucket):
+            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            return .empty(.ok, [("x-amz-bucket-region", configuration.region)])
+
+        case .getBucketLocation(let bucket):
+            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            let region = configuration.region == "us-east-1" ? "" : S3XMLWriter.escape(configuration.region)
+            return .data(.ok, [], "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"\(S3XMLWriter.namespace)\">\(region)</LocationConstraint>")
+
+        case .getBucketACL(let bucket):
+            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            return .data(.ok, [], aclDocument(.private))
+
+        case .listObjects(let bucket, let version2):
+            return try listObjects(call, bucket: bucket, version2: version2)
+
+        case .listMultipartUploads(let bucket):
+            var xml = S3XMLWriter()
+            xml.start("ListMultipartUploadsResult", namespace: S3XMLWriter.namespace)
+            xml.element("Bucket", bucket)
+            xml.element("KeyMarker", "")
+            xml.element("UploadIdMarker", "")
+            xml.element("MaxUploads", "1000")
+            xml.element("IsTruncated", "false")
+            for upload in try store.listMultipartUploads(bucket: bucket) {
+                xml.element("Upload") {
+                    $0.element("Key", upload.key)
+                    $0.element("UploadId", upload.id)
+                    $0.element("Initiated", S3Date.iso8601(upload.created))
+                    $0.element("StorageClass", "STANDARD")
+                }
+            }
+            xml.end()
+            return .data(.ok, [], xml.text)
+
+        case .deleteObjects(let bucket):
+            return try await deleteObjects(call, bucket: bucket, connection: connection)
+
+        case .putObject(let bucket, let key):
+            return try await putObject(call, bucket: bucket, key: key, connection: connection)
+
+        case .copyObject(let bucket, let key):
+            return try await copyObject(call, bucket: bucket, key: key)
+
+        case .getObject(let bucket, let key), .headObject(let bucket, let key):
+            return try getObject(call, info: try store.headObject(bucket: bucket, key: key))
+
+        case .deleteObject(let bucket, let key):
+            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            try store.deleteObject(bucket: bucket, key: key)
+            return .empty(.noContent, [])
+
+        case .getObjectACL(let bucket, let key):
+            return .data(.ok, [], aclDocument(try store.headObject(bucket: bucket, key: key).acl))
+
+        case .putObjectACL(let bucket, let key):
+            _ = try store.headObject(bucket: bucket, key: key)
+            let document = try await readDocument(call, connection: connection)
+            let acl: ObjectACL
+            if let canned = call.header("x-amz-acl") {
+                acl = try Self.cannedACL(canned)
+            } else if !document.isEmpty {
+                acl = try Self.aclFromPolicy(document)
+            } else {
+                throw S3Error("MissingSecurityHeader", .badRequest, "Your request was missing a required header: x-amz-acl or an AccessControlPolicy body.")
+            }
+            try store.setACL(bucket: bucket, key: key, acl: acl)
+            return .empty(.ok, [])
+
+        case .createMultipartUpload(let bucket, let key):
+            let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
+            let id = try store.createMultipartUpload(bucket: bucket, key: key, contentType: call.header("content-type"), acl: acl,
+                                                     metadata: Self.userMetadata(call.head.headers))
+            var xml = S3XMLWriter()
+            xml.start("InitiateMultipartUploadResult", namespace: S3XMLWriter.namespace)
+            xml.element("Bucket", bucket)
+            xml.element("Key", key)
+            xml.element("UploadId", id)
+            xml.end()
+            return .data(.ok, [], xml.text)
+
+        case .uploadPart(let bucket, let key, let uploadID, let number):
+            let upload = try store.beginPart(uploadID: uploadID, bucket: bucket, key: key)
+            let checksum: (ChecksumAlgorithm, String)?
+            do {
+                checksum = try await readBody(call, connection: connection, limit: Self.maximumObjectSize) { try upload.append($0) }.checksum
+            } catch {
+                upload.abort()
+                throw error
+            }
+            let handover = Handover(value: upload)
+            let store = self.store
+            let part = try await blocking { try store.commitPart(handover.value, uploadID: uploadID, number: number) }
+            var headers = [("ETag", "\"\(part.etag)\"")]
+            if let checksum { headers.append((checksum.0.headerName, checksum.1)) }
+            return .empty(.ok, headers)
+
+        case .completeMultipartUpload(let bucket, let key, let uploadID):
+            let document = try await readDocument(call, connection: connection)
+            guard let root = S3XMLElement.parse(document), root.name == "CompleteMultipartUpload" else {
+                throw S3Error.malformedXML("expected CompleteMultipartUpload")
+            }
+            var parts: [(number: Int, etag: String)] = []
+            for part in root.all("Part") {
+                guard let number = part.value("PartNumber").flatMap(Int.init), let etag = part.value("ETag") else {
+                    throw S3Error.malformedXML("each Part needs PartNumber and ETag")
+                }
+                parts.append((number, etag))
+            }
+            let store = self.store
+            let chosen = parts
+            let info = try await blocking { try store.completeMultipartUpload(uploadID: uploadID, bucket: bucket, key: key, parts: chosen) }
+            var xml = S3XMLWriter()
+            xml.start("CompleteMultipartUploadResult", namespace: S3XMLWriter.namespace)
+            xml.element("Location", "/\(bucket)/\(key)")
+            xml.element("Bucket", bucket)
+            xml.element("Key", key)
+            xml.element("ETag", "\"\(info.etag)\"")
+            xml.end()
+            return .data(.ok, [], xml.text)
+
+        case .abortMultipartUpload(let bucket, let key, let uploadID):
+            try store.abortMultipartUpload(uploadID: uploadID, bucket: bucket, key: key)
+            return .empty(.noContent, [])
+
+        case .listParts(let bucket, let key, let uploadID):
+            let parts = try store.listParts(uploadID: uploadID, bucket: bucket, key: key)
+            var xml = S3XMLWriter()
+            xml.start("ListPartsResult", namespace: S3XMLWriter.namespace)
+            xml.element("Bucket", bucket)
+            xml.element("Key", key)
+            xml.element("UploadId", uploadID)
+            xml.element("PartNumberMarker", "0")
+            xml.element("NextPartNumberMarker", String(parts.last?.number ?? 0))
+            xml.element("MaxParts", "10000")
+            xml.element("IsTruncated", "false")
+            for part in parts {
+                xml.element("Part") {
+                    $0.element("PartNumber", String(part.number))
+                    $0.element("LastModified", S3Date.iso8601(part.lastModified))
+                    $0.element("ETag", "\"\(part.etag)\"")
+                    $0.element("Size", String(part.size))
+                }
+            }
+            xml.end()
+            return .data(.ok, [], xml.text)
+
+        case .invalid, .notImplemented:
+            throw S3Error("NotImplemented", .notImplemented, "not implemented")
+        }
+    }
+
+    /// Without credentials only GET and HEAD of public-read objects are allowed; every
+    /// other request is AccessDenied, and so is a missing object (as S3 answers
+    /// anonymous callers, who may not learn what exists).
+    func anonymous(_ call: S3Call) throws -> S3Reply {
+        guard call.operation.isAnonymousRead, let bucket = call.operation.bucket, let key = Self.keyOf(call.operation) else {
+            throw S3Error.accessDenied()
+        }
+        let info: ObjectInfo
+        do {
+            info = try store.headObject(bucket: bucket, key: key)
+        } catch {
+            throw S3Error.accessDenied()
+        }
+        guard info.acl == .publicRead else { throw S3Error.accessDenied() }
+        return try getObject(call, info: info)
+    }
+
+    // MARK: Objects
+
+    func putObject(_ call: S3Call, bucket: String, key: String, connection: S3Connection) async throws -> S3Reply {
+        let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
+        if let declared = call.header("content-length").flatMap(Int64.init), declared > Self.maximumObjectSize,
+           case .unsigned = call.payload {
+            throw S3Error("EntityTooLarge", .badRequest, "Your proposed upload exceeds the maximum allowed object size.")
+        }
+        let upload = try store.beginUpload(bucket: bucket, key: key)
+        let checksum: (ChecksumAlgorithm, String)?
+        do {
+            checksum = try await readBody(call, connection: connection, limit: Self.maximumObjectSize) { try upload.append($0) }.checksum
+        } catch {
+            upload.abort()
+            throw error
+        }
+        let handover = Handover(value: upload)
+        let contentType = call.header("content-type")
+        let metadata = Self.userMetadata(call.head.headers)
+        let info = try await blocking { try handover.value.commit(contentType: contentType, acl: acl, metadata: metadata) }
+        var headers = [("ETag", "\"\(info.etag)\"")]
+        if let checksum { headers.append((checksum.0.headerName, checksum.1)) }
+        return .empty(.ok, headers)
+    }
+
+    func copyObject(_ call: S3Call, bucket: String, key: String) async throws -> S3Reply {
+        guard var source = call.header("x-amz-copy-source") else { throw S3Error.invalidArgument("x-amz-copy-source is missing") }
+        if let question = source.firstIndex(of: "?") { source = String(source[..<question]) }
+        source = source.removingPercentEncoding ?? source
+        if source.hasPrefix("/") { source.removeFirst() }
+        guard let slash = source.firstIndex(of: "/") else {
+            throw S3Error.invalidArgument("x-amz-copy-source must be BUCKET/KEY")
+        }
+        let sourceBucket = String(source[..<slash]), sourceKey = String(source[source.index(after: slash)...])
+        let original = try store.headObject(bucket: sourceBucket, key: sourceKey)
+        if let match = call.header("x-amz-copy-source-if-match"), Self.unquote(match) != original.etag {
+            throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        if let noneMatch = call.header("x-amz-copy-source-if-none-match"), Self.unquote(noneMatch) == original.etag {
+            throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        let replace = call.header("x-amz-metadata-directive")?.uppercased() == "REPLACE"
+        if sourceBucket == bucket && sourceKey == key && !replace && call.header("x-amz-acl") == nil {
+            throw S3Error("InvalidRequest", .badRequest,
+                          "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
+        }
+        let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
+        let replacing = replace ? (contentType: call.header("content-type"), metadata: Self.userMetadata(call.head.headers)) : nil
+        let store = self.store
+        let info = try await blocking {
+            try store.copyObject(from: (sourceBucket, sourceKey), to: bucket, key: key, acl: acl, replacing: replacing)
+        }
+        var xml = S3XMLWriter()
+        xml.start("CopyObjectResult", namespace: S3XMLWriter.namespace)
+        xml.element("LastModified", S3Date.iso8601(info.lastModified))
+        xml.element("ETag", "\"\(info.etag)\"")
+        xml.end()
+        return .data(.ok, [], xml.text)
+    }
+
+    func getObject(_ call: S3Call, info: ObjectInfo) throws -> S3Reply {
+        var headers: [(String, String)] = [
+            ("ETag", "\"\(info.etag)\""),
+            ("Last-Modified", S3Date.http(info.lastModified)),
+            ("Content-Type", call.parameter("response-content-type") ?? info.contentType),
+            ("Accept-Ranges", "bytes"),
+        ]
+        for (name, value) in info.metadata.sorted(by: { $0.key < $1.key }) { headers.append(("x-amz-meta-" + name, value)) }
+        if let disposition = call.parameter("response-content-disposition") { headers.append(("Content-Disposition", disposition)) }
+        if let control = call.parameter("response-cache-control") { headers.append(("Cache-Control", control)) }
+
+        // Conditions, in S3's order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
+        let modified = info.lastModified.timeIntervalSince1970.rounded(.down)
+        if let match = call.header("if-match") {
+            if !Self.etagList(match).contains(where: { $0 == "*" || $0 == info.etag }) {
+                throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
+            }
+        } else if let since = call.header("if-unmodified-since").flatMap(S3Date.parseHTTP), modified > since.timeIntervalSince1970 {
+            throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        if let noneMatch = call.header("if-none-match") {
+            if Self.etagList(noneMatch).contains(where: { $0 == "*" || $0 == info.etag }) {
+                return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
+            }
+        } else if let since = call.header("if-modified-since").flatMap(S3Date.parseHTTP), modified <= since.timeIntervalSince1970 {
+            return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
+        }
+
+        let path = store.bodyPath(info)
+        if call.head.method == .HEAD {
+            return .empty(.ok, headers + [("Content-Length", String(info.size))])
+        }
+        switch ByteRange(header: call.header("range"), size: info.size) {
+        case .whole:
+            return .file(.ok, headers, path: path, range: 0...(info.size - 1) )
+        case .partial(let range):
+            return .file(.partialContent, headers + [("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(info.size)")],
+                         path: path, range: range)
+        case .unsatisfiable:
+            throw S3Error("InvalidRange", .rangeNotSatisfiable, "The requested range is not satisfiable",
+                          details: [("ActualObjectSize", String(info.size))])
+        }
+    }
+
+    func listObjects(_ call: S3Call, bucket: String, version2: Bool) throws -> S3Reply {
+        let prefix = call.parameter("prefix") ?? ""
+        let delimiter = call.parameter("delimiter").flatMap { $0.isEmpty ? nil : $0 }
+        let maxKeys = try call.parameter("max-keys").map { text -> Int in
+            guard let value = Int(text), value >= 0 else { throw S3Error.invalidArgument("max-keys must be a non-negative whole number") }
+            return value
+        } ?? 1000
+        let urlEncoded = call.parameter("encoding-type") == "url"
+        func encoded(_ text: String) -> String { urlEncoded ? SignatureV4.encode(text, keepSlash: true) : text }
+        // Sluice's continuation token is the base64 of the last key returned; a start-after
+        // key or a V1 marker becomes one.
+        var token = call.parameter(version2 ? "continuation-token" : "marker").flatMap { $0.isEmpty ? nil : $0 }
+        if !version2, let marker = token { token = Data(marker.utf8).base64EncodedString() }
+        if version2, token == nil, let after = call.parameter("start-after"), !after.isEmpty { token = Data(after.utf8).base64EncodedString() }
+        if let given = token, Data(base64Encoded: given) == nil {
+            throw S3Error.invalidArgument("The continuation token provided is incorrect")
+        }
+        let listing = maxKeys == 0
+            ? ObjectListing(objects: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: nil)
+            : try store.listObjects(bucket: bucket, prefix: prefix, delimiter: delimiter, continuationToken: token, maxKeys: maxKeys)
+        if maxKeys == 0, try !store.bucketExists(bucket) { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+
+        var xml = S3XMLWriter()
+        xml.start("ListBucketResult", namespace: S3XMLWriter.namespace)
+        xml.element("Name", bucket)
+        xml.element("Prefix", encoded(prefix))
+        if let delimiter { xml.element("Delimiter", encoded(delimiter)) }
+        xml.element("MaxKeys", String(maxKeys))
+        if urlEncoded { xml.element("EncodingType", "url") }
+        xml.element("IsTruncated", listing.isTruncated ? "true" : "false")
+        if version2 {
+            xml.element("KeyCount", String(listing.objects.count + listing.commonPrefixes.count))
+            if let given = call.parameter("continuation-token") { xml.element("ContinuationToken", given) }
+            if let after = call.parameter("start-after") { xml.element("StartAfter", encoded(after)) }
+            if let next = listing.nextContinuationToken { xml.element("NextContinuationToken", next) }
+        } else {
+            xml.element("Marker", encoded(call.parameter("marker") ?? ""))
+            if listing.isTruncated, let next = listing.nextContinuationToken.flatMap({ Data(base64Encoded: $0) }) {
+                xml.element("NextMarker", encoded(String(decoding: next, as: UTF8.self)))
+            }
+        }
+        for object in listing.objects {
+            xml.element("Contents") {
+                $0.element("Key", encoded(object.key))
+                $0.element("LastModified", S3Date.iso8601(object.lastModified))
+                $0.element("ETag", "\"\(object.etag)\"")
+                $0.element("Size", String(object.size))
+                $0.element("StorageClass", "STANDARD")
+            }
+        }
+        for common in listing.commonPrefixes {
+            xml.element("CommonPrefixes") { $0.element("Prefix", encoded(common)) }
+        }
+        xml.end()
+        return .data(.ok, [], xml.text)
+    }
+
+    func deleteObjects(_ call: S3Call, bucket: String, connection: S3Connection) async throws -> S3Reply {
+        let document = try await readDocument(call, connection: connection)
+        guard let root = S3XMLElement.parse(document), root.name == "Delete" else { throw S3Error.malformedXML("expected Delete") }
+        let keys = root.all("Object").compactMap { $0.value("Key") }
+        guard keys.count <= 1000 else { throw S3Error.malformedXML("at most 1000 objects per request") }
+        guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+        let quiet = root.value("Quiet")?.lowercased() == "true"
+        var xml = S3XMLWriter()
+        xml.start("DeleteResult", namespace: S3XMLWriter.namespace)
+        for key in keys {
+            do {
+                try store.deleteObject(bucket: bucket, key: key)
+                if !quiet { xml.element("Deleted") { $0.element("Key", key) } }
+            } catch {
+                xml.element("Error") {
+                    $0.element("Key", key)
+                    $0.element("Code", error.code.rawValue)
+                    $0.element("Message", error.message)
+                }
+            }
+        }
+        xml.end()
+        return .data(.ok, [], xml.text)
+    }
+
+    // MARK: Helpers
+
+    func owner(_ xml: inout S3XMLWriter) {
+        xml.element("Owner") {
+            $0.element("ID", Self.owner.id)
+            $0.element("DisplayName", Self.owner.name)
+        }
+    }
+
+    static let allUsers = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+    func aclDocument(_ acl: ObjectACL) -> String {
+        var xml = S3XMLWriter()
+        xml.start("AccessControlPolicy", namespace: S3XMLWriter.namespace)
+        owner(&xml)
+        xml.start("AccessControlList")
+        xml.raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>\(Self.owner.id)</ID><DisplayName>\(Self.owner.name)</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>")
+        if acl == .publicRead {
+            xml.raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>\(Self.allUsers)</URI></Grantee><Permission>READ</Permission></Grant>")
+        }
+        xml.end()
+        xml.end()
+        return xml.text
+    }
+
+    static func cannedACL(_ text: String) throws -> ObjectACL {
+        switch text.lowercased() {
+        case "private", "bucket-owner-full-control", "bucket-owner-read": return .private
+        case "public-read": return .publicRead
+        default:
+            throw S3Error.invalidArgument("Sluice supports the canned ACLs private and public-read, not '\(text)'.")
+        }
+    }
+
+    /// An AccessControlPolicy grants public read when AllUsers has READ.
+    static func aclFromPolicy(_ document: Data) throws -> ObjectACL {
+        guard let root = S3XMLElement.parse(document), root.name == "AccessControlPolicy" else {
+            throw S3Error.malformedXML("expected AccessControlPolicy")
+        }
+        for grant in root.descendants("Grant") {
+            let uri = grant.child("Grantee")?.value("URI")
+            let permission = grant.value("Permission")
+            if uri == allUsers {
+                guard permission == "READ" else {
+                    throw S3Error.invalidArgument("Sluice grants AllUsers READ only (public-read), not \(permission ?? "nothing").")
+                }
+                return .publicRead
+            }
+        }
+        return .private
+    }
+
+    static func userMetadata(_ headers: HTTPHeaders) -> [String: String] {
+        var metadata: [String: String] = [:]
+        for header in headers where header.name.lowercased().hasPrefix("x-amz-meta-") {
+            metadata[String(header.name.lowercased().dropFirst("x-amz-meta-".count))] = header.value
+        }
+        return metadata
+    }
+
+    static func unquote(_ text: String) -> String { text.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")) }
+
+    static func etagList(_ text: String) -> [String] {
+        text.split(separator: ",").map { unquote($0.replacingOccurrences(of: "W/", with: "")) }
+    }
+}

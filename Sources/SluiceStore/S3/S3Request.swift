@@ -1,0 +1,199 @@
+import Foundation
+import SluiceMedia
+
+/// What an S3 request asks for, decided from its method, path, query and Host alone
+/// (pure, so routing is tested without sockets).
+public enum S3Operation: Equatable, Sendable {
+    case listBuckets
+    case createBucket(bucket: String)
+    case deleteBucket(bucket: String)
+    case headBucket(bucket: String)
+    case getBucketLocation(bucket: String)
+    case getBucketACL(bucket: String)
+    case listObjects(bucket: String, version2: Bool)
+    case listMultipartUploads(bucket: String)
+    case deleteObjects(bucket: String)
+    case putObject(bucket: String, key: String)
+    case copyObject(bucket: String, key: String)
+    case getObject(bucket: String, key: String)
+    case headObject(bucket: String, key: String)
+    case deleteObject(bucket: String, key: String)
+    case getObjectACL(bucket: String, key: String)
+    case putObjectACL(bucket: String, key: String)
+    case createMultipartUpload(bucket: String, key: String)
+    case uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int)
+    case completeMultipartUpload(bucket: String, key: String, uploadID: String)
+    case abortMultipartUpload(bucket: String, key: String, uploadID: String)
+    case listParts(bucket: String, key: String, uploadID: String)
+    /// Something S3 has that Sluice does not: answered with NotImplemented.
+    case notImplemented(String)
+    /// A request no S3 operation matches (bad part number, bad method).
+    case invalid(String)
+
+    public var bucket: String? {
+        switch self {
+        case .listBuckets, .notImplemented, .invalid: return nil
+        case .createBucket(let b), .deleteBucket(let b), .headBucket(let b), .getBucketLocation(let b), .getBucketACL(let b),
+             .listObjects(let b, _), .listMultipartUploads(let b), .deleteObjects(let b):
+            return b
+        case .putObject(let b, _), .copyObject(let b, _), .getObject(let b, _), .headObject(let b, _), .deleteObject(let b, _),
+             .getObjectACL(let b, _), .putObjectACL(let b, _), .createMultipartUpload(let b, _), .uploadPart(let b, _, _, _),
+             .completeMultipartUpload(let b, _, _), .abortMultipartUpload(let b, _, _), .listParts(let b, _, _):
+            return b
+        }
+    }
+
+    /// Whether an anonymous caller may ask for it (then only on public-read objects).
+    public var isAnonymousRead: Bool {
+        switch self {
+        case .getObject, .headObject: return true
+        default: return false
+        }
+    }
+}
+
+/// Splits a request target into bucket, key and operation.
+public struct S3Router: Sendable {
+    /// Host names under which `BUCKET.DOMAIN` is virtual-host style (`localhost` gives
+    /// `media.localhost:9000`).
+    public var domains: [String]
+
+    public init(domains: [String]) {
+        self.domains = domains.map { $0.lowercased() }
+    }
+
+    /// The bucket a Host header names, for virtual-host-style requests.
+    public func virtualHostBucket(host: String?) -> String? {
+        guard var host = host?.lowercased() else { return nil }
+        if host.hasPrefix("[") { return nil }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        for domain in domains where host.hasSuffix("." + domain) {
+            let bucket = String(host.dropLast(domain.count + 1))
+            if ObjectKey.isValidBucketName(bucket) { return bucket }
+        }
+        return nil
+    }
+
+    /// `path` as on the wire (percent-encoded, no query); `query` decoded.
+    public func route(method: String, path: String, query: [(name: String, value: String)], host: String?,
+                      headers: (String) -> String?) -> S3Operation {
+        let decoded = path.removingPercentEncoding ?? path
+        var bucket: String
+        var key: String
+        let trimmed = decoded.hasPrefix("/") ? String(decoded.dropFirst()) : decoded
+        if let virtual = virtualHostBucket(host: host) {
+            bucket = virtual
+            key = trimmed
+        } else if let slash = trimmed.firstIndex(of: "/") {
+            bucket = String(trimmed[..<slash])
+            key = String(trimmed[trimmed.index(after: slash)...])
+        } else {
+            bucket = trimmed
+            key = ""
+        }
+        func has(_ name: String) -> Bool { query.contains { $0.name == name } }
+        func value(_ name: String) -> String? { query.first { $0.name == name }?.value }
+        let method = method.uppercased()
+
+        if bucket.isEmpty {
+            return method == "GET" ? .listBuckets : .invalid("\(method) / is not an S3 operation")
+        }
+        if key.isEmpty {
+            switch method {
+            case "PUT":
+                if has("acl") || has("policy") || has("versioning") || has("cors") || has("lifecycle") || has("tagging") {
+                    return .notImplemented("bucket subresource")
+                }
+                return .createBucket(bucket: bucket)
+            case "DELETE": return .deleteBucket(bucket: bucket)
+            case "HEAD": return .headBucket(bucket: bucket)
+            case "POST": return has("delete") ? .deleteObjects(bucket: bucket) : .invalid("POST on a bucket needs ?delete")
+            case "GET":
+                if has("location") { return .getBucketLocation(bucket: bucket) }
+                if has("acl") { return .getBucketACL(bucket: bucket) }
+                if has("uploads") { return .listMultipartUploads(bucket: bucket) }
+                for name in ["policy", "versioning", "cors", "lifecycle", "tagging", "website", "logging", "versions", "encryption"] where has(name) {
+                    return .notImplemented("bucket subresource ?\(name)")
+                }
+                return .listObjects(bucket: bucket, version2: value("list-type") == "2")
+            default: return .invalid("\(method) on a bucket")
+            }
+        }
+        switch method {
+        case "PUT":
+            if has("acl") { return .putObjectACL(bucket: bucket, key: key) }
+            if has("tagging") || has("retention") || has("legal-hold") { return .notImplemented("object subresource") }
+            if let uploadID = value("uploadId") {
+                guard let number = value("partNumber").flatMap(Int.init), (1...10_000).contains(number) else {
+                    return .invalid("partNumber must be 1 to 10000")
+                }
+                if headers("x-amz-copy-source") != nil { return .notImplemented("UploadPartCopy") }
+                return .uploadPart(bucket: bucket, key: key, uploadID: uploadID, partNumber: number)
+            }
+            if headers("x-amz-copy-source") != nil { return .copyObject(bucket: bucket, key: key) }
+            return .putObject(bucket: bucket, key: key)
+        case "GET":
+            if has("acl") { return .getObjectACL(bucket: bucket, key: key) }
+            if let uploadID = value("uploadId") { return .listParts(bucket: bucket, key: key, uploadID: uploadID) }
+            if has("tagging") || has("attributes") || has("torrent") { return .notImplemented("object subresource") }
+            return .getObject(bucket: bucket, key: key)
+        case "HEAD": return .headObject(bucket: bucket, key: key)
+        case "DELETE":
+            if let uploadID = value("uploadId") { return .abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID) }
+            return .deleteObject(bucket: bucket, key: key)
+        case "POST":
+            if has("uploads") { return .createMultipartUpload(bucket: bucket, key: key) }
+            if let uploadID = value("uploadId") { return .completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID) }
+            return .notImplemented("POST object")
+        default:
+            return .invalid("\(method) on an object")
+        }
+    }
+
+    /// Splits `a=1&b&c=%2F` into decoded pairs (`+` is a space only in forms, not here).
+    public static func parseQuery(_ text: Substring) -> [(name: String, value: String)] {
+        guard !text.isEmpty else { return [] }
+        return text.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            return (name, value)
+        }
+    }
+}
+
+/// A parsed `Range: bytes=…` against an object of `size` bytes.
+public enum ByteRange: Equatable, Sendable {
+    /// No range, or one S3 ignores (several ranges, another unit): the whole object.
+    case whole
+    case partial(ClosedRange<Int64>)
+    /// Starts past the end: 416 InvalidRange.
+    case unsatisfiable
+
+    public init(header: String?, size: Int64) {
+        guard let header, header.lowercased().hasPrefix("bytes=") else { self = .whole; return }
+        let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { self = .whole; return }
+        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
+        if first.isEmpty {
+            guard let suffix = Int64(last), suffix > 0 else { self = suffix0(last, size); return }
+            guard size > 0 else { self = .unsatisfiable; return }
+            self = .partial(max(0, size - suffix)...(size - 1))
+            return
+        }
+        guard let start = Int64(first), start >= 0 else { self = .whole; return }
+        guard start < size else { self = .unsatisfiable; return }
+        if last.isEmpty {
+            self = .partial(start...(size - 1))
+        } else if let end = Int64(last), end >= start {
+            self = .partial(start...min(end, size - 1))
+        } else {
+            self = .whole
+        }
+    }
+}
+
+private func suffix0(_ text: Substring, _ size: Int64) -> ByteRange {
+    // `bytes=-0` asks for nothing: unsatisfiable; anything unreadable is ignored.
+    Int64(text) == 0 ? .unsatisfiable : .whole
+}

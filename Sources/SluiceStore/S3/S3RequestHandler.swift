@@ -1,0 +1,387 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What an operation answers: a small body built in memory, or an object's body read
+/// from disk as it is sent.
+enum S3Reply {
+    case data(HTTPResponseStatus, [(String, String)], String)
+    case empty(HTTPResponseStatus, [(String, String)])
+    case file(HTTPResponseStatus, [(String, String)], path: String, range: ClosedRange<Int64>)
+}
+
+/// One parsed request, with who sent it.
+struct S3Call {
+    var head: HTTPRequestHead
+    var path: String
+    var query: [(name: String, value: String)]
+    var operation: S3Operation
+    /// The access key of a signed request; nil for anonymous ones.
+    var accessKey: String?
+    var payload: PayloadMode
+    var requestID: String
+
+    func header(_ name: String) -> String? { head.headers.first(name: name) }
+    func parameter(_ name: String) -> String? { query.first { $0.name == name }?.value }
+}
+
+/// How the request body is protected (from x-amz-content-sha256).
+enum PayloadMode {
+    case unsigned
+    case sha256(String)
+    case chunked(AWSChunkedDecoder.Signing?)
+}
+
+struct S3RequestHandler: Sendable {
+    let store: LocalObjectStore
+    let configuration: S3APIConfiguration
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    let router: S3Router
+
+    /// S3's single-PUT limit.
+    static let maximumObjectSize: Int64 = 5 * 1024 * 1024 * 1024
+    static let maximumDocumentSize = 4 << 20
+    static let owner = (id: "sluice", name: "sluice")
+
+    init(store: LocalObjectStore, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.threadPool = threadPool
+        self.logger = logger
+        router = S3Router(domains: configuration.domains)
+    }
+
+    func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                let connection = S3Connection(inbound: inbound, outbound: outbound)
+                while let head = try await connection.nextHead() {
+                    let started = ContinuousClock.now
+                    let requestID = Self.requestID()
+                    var (reply, resource) = await respond(head, connection: connection, requestID: requestID)
+                    let status: HTTPResponseStatus
+                    switch reply {
+                    case .data(let s, _, _), .empty(let s, _), .file(let s, _, _, _): status = s
+                    }
+                    let keepAlive = head.isKeepAlive
+                    if !keepAlive { reply = Self.closing(reply) }
+                    try await write(reply, for: head, requestID: requestID, connection: connection)
+                    let level: Logger.Level = status.code >= 500 ? .warning : .debug
+                    logger.log(level: level, "S3 \(head.method) \(resource) \(status.code) \(started.duration(to: .now))")
+                    let reusable = await connection.finishRequest()
+                    if !keepAlive || !reusable { break }
+                }
+            }
+        } catch {
+            logger.debug("S3 connection ended: \(error)")
+        }
+    }
+
+    static func closing(_ reply: S3Reply) -> S3Reply {
+        switch reply {
+        case .data(let s, let h, let b): return .data(s, h + [("Connection", "close")], b)
+        case .empty(let s, let h): return .empty(s, h + [("Connection", "close")])
+        case .file(let s, let h, let p, let r): return .file(s, h + [("Connection", "close")], path: p, range: r)
+        }
+    }
+
+    static func requestID() -> String {
+        (0..<8).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    // MARK: Writing
+
+    func write(_ reply: S3Reply, for request: HTTPRequestHead, requestID: String, connection: S3Connection) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "x-amz-request-id", value: requestID)
+        headers.add(name: "Date", value: S3Date.http(Date()))
+        headers.add(name: "Server", value: "Sluice")
+        let outbound = connection.outbound
+        switch reply {
+        case .data(let status, let extra, let body):
+            for (name, value) in extra { headers.add(name: name, value: value) }
+            let bytes = request.method == .HEAD ? ByteBuffer() : ByteBuffer(string: body)
+            if !headers.contains(name: "Content-Type") { headers.add(name: "Content-Type", value: "application/xml") }
+            headers.add(name: "Content-Length", value: String(request.method == .HEAD ? 0 : bytes.readableBytes))
+            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+            if bytes.readableBytes > 0 { try await outbound.write(.body(.byteBuffer(bytes))) }
+            try await outbound.write(.end(nil))
+        case .empty(let status, let extra):
+            for (name, value) in extra { headers.add(name: name, value: value) }
+            if !headers.contains(name: "Content-Length") && status != .notModified { headers.add(name: "Content-Length", value: "0") }
+            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+            try await outbound.write(.end(nil))
+        case .file(let status, let extra, let path, let range):
+            for (name, value) in extra { headers.add(name: name, value: value) }
+            headers.add(name: "Content-Length", value: String(range.count))
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                // The object was replaced between the lookup and the read: its new body is
+                // a different file, the old one is gone. Report it rather than send a mix.
+                let error = S3Error("InternalError", .internalServerError, "the object changed while it was read; retry")
+                try await write(.data(error.status, [], error.document(resource: path, requestID: requestID)), for: request,
+                                requestID: requestID, connection: connection)
+                return
+            }
+            defer { close(descriptor) }
+            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+            var offset = range.lowerBound
+            let end = range.upperBound + 1
+            while offset < end {
+                let want = Int(min(1 << 20, end - offset))
+                let at = offset
+                let buffer = try await threadPool.runIfActive { () throws -> ByteBuffer in
+                    var buffer = ByteBufferAllocator().buffer(capacity: want)
+                    let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer in
+                        max(0, pread(descriptor, pointer.baseAddress!, want, off_t(at)))
+                    }
+                    guard count > 0 else { throw S3Error("InternalError", .internalServerError, "the object's body ended early") }
+                    return buffer
+                }
+                offset += Int64(buffer.readableBytes)
+                try await outbound.write(.body(.byteBuffer(buffer)))
+            }
+            try await outbound.write(.end(nil))
+        }
+    }
+
+    // MARK: Dispatch
+
+    func respond(_ head: HTTPRequestHead, connection: S3Connection, requestID: String) async -> (S3Reply, String) {
+        let target = head.uri
+        let pathPart: Substring
+        let queryPart: Substring
+        if let mark = target.firstIndex(of: "?") {
+            pathPart = target[..<mark]
+            queryPart = target[target.index(after: mark)...]
+        } else {
+            pathPart = target[...]
+            queryPart = ""
+        }
+        let path = String(pathPart)
+        let query = S3Router.parseQuery(queryPart)
+        let operation = router.route(method: head.method.rawValue, path: path, query: query, host: head.headers.first(name: "host"),
+                                     headers: { head.headers.first(name: $0) })
+        let resource = (operation.bucket.map { "/" + $0 } ?? "") + Self.keyOf(operation).map { "/" + $0 } .orEmpty
+        do {
+            var call = S3Call(head: head, path: path, query: query, operation: operation, accessKey: nil, payload: .unsigned, requestID: requestID)
+            try authenticate(&call)
+            return (try await perform(call, connection: connection), resource.isEmpty ? "/" : resource)
+        } catch let error as S3Error {
+            return (.data(error.status, [], error.document(resource: resource.isEmpty ? "/" : resource, requestID: requestID)), resource)
+        } catch let error as StoreError {
+            let s3 = S3Error(error)
+            return (.data(s3.status, [], s3.document(resource: resource, requestID: requestID)), resource)
+        } catch {
+            let s3 = S3Error("InternalError", .internalServerError, "\(error)")
+            logger.error("S3 \(head.method) \(resource): \(error)")
+            return (.data(s3.status, [], s3.document(resource: resource, requestID: requestID)), resource)
+        }
+    }
+
+    static func keyOf(_ operation: S3Operation) -> String? {
+        switch operation {
+        case .putObject(_, let k), .copyObject(_, let k), .getObject(_, let k), .headObject(_, let k), .deleteObject(_, let k),
+             .getObjectACL(_, let k), .putObjectACL(_, let k), .createMultipartUpload(_, let k), .uploadPart(_, let k, _, _),
+             .completeMultipartUpload(_, let k, _), .abortMultipartUpload(_, let k, _), .listParts(_, let k, _):
+            return k
+        default: return nil
+        }
+    }
+
+    // MARK: Authentication
+
+    /// Checks the signature (header or presigned URL) and decides how the body is
+    /// protected. Unsigned requests pass as anonymous; what they may do is checked later.
+    func authenticate(_ call: inout S3Call) throws {
+        let request = SignatureV4.Request(method: call.head.method.rawValue, path: call.path, query: call.query,
+                                          headers: call.head.headers.map { ($0.name, $0.value) })
+        let secrets = configuration.credentials
+        let virtualBucket = router.virtualHostBucket(host: call.header("host"))
+        if call.header("authorization")?.hasPrefix("AWS ") == true {
+            switch SignatureV2.verify(request, virtualHostBucket: virtualBucket, secret: { secrets[$0] }) {
+            case .success(let key): call.accessKey = key
+            case .failure(let failure): throw Self.error(for: failure)
+            }
+            call.payload = .unsigned
+        } else if call.parameter("AWSAccessKeyId") != nil {
+            switch SignatureV2.verifyPresigned(request, virtualHostBucket: virtualBucket, now: Date(), secret: { secrets[$0] }) {
+            case .success(let key): call.accessKey = key
+            case .failure(let failure): throw Self.error(for: failure)
+            }
+            call.payload = .unsigned
+        } else if call.header("authorization") != nil {
+            let authorization: SignatureV4.Authorization
+            switch SignatureV4.verify(request, secret: { secrets[$0] }) {
+            case .success(let value): authorization = value
+            case .failure(let failure): throw Self.error(for: failure)
+            }
+            if let amzDate = call.header("x-amz-date"), let signed = SignatureV4.date(amzDate),
+               abs(signed.timeIntervalSinceNow) > configuration.allowedClockSkew {
+                throw S3Error("RequestTimeTooSkewed", .forbidden, "The difference between the request time and the server's time is too large.")
+            }
+            call.accessKey = authorization.accessKey
+            let content = call.header("x-amz-content-sha256") ?? SignatureV4.emptyPayloadHash
+            switch content {
+            case SignatureV4.unsignedPayload:
+                call.payload = .unsigned
+            case "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
+                call.payload = .chunked(nil)
+            case SignatureV4.streamingPayload, SignatureV4.streamingPayload + "-TRAILER":
+                let scope = authorization.scope
+                call.payload = .chunked(AWSChunkedDecoder.Signing(
+                    key: SignatureV4.signingKey(secret: secrets[authorization.accessKey] ?? "", scope: scope),
+                    amzDate: call.header("x-amz-date") ?? "", scope: scope, seedSignature: authorization.signature))
+            default:
+                guard content.count == 64, content.allSatisfy(\.isHexDigit) else {
+                    throw S3Error("InvalidArgument", .badRequest, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING- mode or a SHA-256 hex digest")
+                }
+                call.payload = .sha256(content.lowercased())
+            }
+        } else if call.parameter("X-Amz-Algorithm") != nil || call.parameter("X-Amz-Signature") != nil {
+            switch SignatureV4.verifyPresigned(request, now: Date(), secret: { secrets[$0] }) {
+            case .success(let key): call.accessKey = key
+            case .failure(let failure): throw Self.error(for: failure)
+            }
+            call.payload = .unsigned
+        } else {
+            call.accessKey = nil
+            call.payload = .unsigned
+        }
+    }
+
+    static func error(for failure: SignatureV4.Failure) -> S3Error {
+        switch failure {
+        case .malformed(let message): return S3Error("AuthorizationHeaderMalformed", .badRequest, message)
+        case .unknownAccessKey(let key):
+            return S3Error("InvalidAccessKeyId", .forbidden, "The AWS Access Key Id you provided does not exist in our records.",
+                           details: [("AWSAccessKeyId", key)])
+        case .signatureDoesNotMatch:
+            return S3Error("SignatureDoesNotMatch", .forbidden,
+                           "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+        case .expired: return .accessDenied("Request has expired")
+        }
+    }
+
+    // MARK: Bodies
+
+    /// Reads the request body through the payload checks (SHA-256, aws-chunked
+    /// signatures, Content-MD5, x-amz-checksum-*) into `sink`; throws when any fails,
+    /// before the caller commits anything.
+    func readBody(_ call: S3Call, connection: S3Connection, limit: Int64,
+                  into sink: (UnsafeRawBufferPointer) throws -> Void) async throws -> (length: Int64, checksum: (ChecksumAlgorithm, String)?) {
+        var sha256 = SHA256()
+        var md5: Insecure.MD5? = call.header("content-md5") != nil ? Insecure.MD5() : nil
+        var decoder: AWSChunkedDecoder?
+        var rawLength: Int64 = 0
+        var decodedLength: Int64 = 0
+        var checksum: RunningChecksum?
+        var expectedChecksum: String?
+        for algorithm in ChecksumAlgorithm.allCases {
+            if let value = call.header(algorithm.headerName) {
+                checksum = RunningChecksum(algorithm)
+                expectedChecksum = value
+            }
+        }
+        if case .chunked(let signing) = call.payload {
+            decoder = AWSChunkedDecoder(signing: signing)
+            if checksum == nil, let trailer = call.header("x-amz-trailer"), let algorithm = ChecksumAlgorithm(headerName: trailer) {
+                checksum = RunningChecksum(algorithm)
+            }
+        } else if checksum == nil, let name = call.header("x-amz-sdk-checksum-algorithm"), ChecksumAlgorithm(rawValue: name.uppercased()) == nil {
+            throw S3Error("InvalidRequest", .badRequest, "Sluice does not support the checksum algorithm \(name)")
+        }
+        let hashRaw: Bool = if case .sha256 = call.payload { true } else { false }
+
+        func deliver(_ bytes: UnsafeRawBufferPointer) throws {
+            decodedLength += Int64(bytes.count)
+            if decodedLength > limit {
+                throw limit == Self.maximumObjectSize
+                    ? S3Error("EntityTooLarge", .badRequest, "Your proposed upload exceeds the maximum allowed object size.")
+                    : S3Error("MaxMessageLengthExceeded", .badRequest, "Your request was too big.")
+            }
+            md5?.update(bufferPointer: bytes)
+            checksum?.update(bytes)
+            try sink(bytes)
+        }
+
+        while let buffer = try await connection.nextBodyPart() {
+            rawLength += Int64(buffer.readableBytes)
+            try buffer.withUnsafeReadableBytes { bytes in
+                if hashRaw { sha256.update(bufferPointer: bytes) }
+                if decoder != nil {
+                    do {
+                        try decoder!.feed(bytes, emit: deliver)
+                    } catch let failure as AWSChunkedDecoder.Failure {
+                        throw failure.kind == .signatureDoesNotMatch
+                            ? S3Error("SignatureDoesNotMatch", .forbidden, failure.message)
+                            : S3Error("IncompleteBody", .badRequest, failure.message)
+                    }
+                } else {
+                    try deliver(bytes)
+                }
+            }
+        }
+
+        if case .sha256(let expected) = call.payload {
+            let actual = SignatureV4.hex(sha256.finalize())
+            guard actual == expected else {
+                throw S3Error("XAmzContentSHA256Mismatch", .badRequest, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+            }
+        }
+        if let decoder {
+            guard decoder.isComplete else { throw S3Error("IncompleteBody", .badRequest, "The aws-chunked body ended before its final chunk.") }
+            if let declared = call.header("x-amz-decoded-content-length").flatMap(Int64.init), declared != decodedLength {
+                throw S3Error("IncompleteBody", .badRequest, "x-amz-decoded-content-length says \(declared) bytes; the body had \(decodedLength).")
+            }
+            if expectedChecksum == nil, let algorithm = checksum?.algorithm {
+                expectedChecksum = decoder.trailers.first { $0.name == algorithm.headerName }?.value
+                if expectedChecksum == nil {
+                    throw S3Error("InvalidRequest", .badRequest, "x-amz-trailer announced \(algorithm.headerName) but the body did not carry it.")
+                }
+            }
+        }
+        if let md5, let declared = call.header("content-md5") {
+            guard Data(base64Encoded: declared)?.count == 16 else {
+                throw S3Error("InvalidDigest", .badRequest, "The Content-MD5 you specified was invalid.")
+            }
+            guard Data(md5.finalize()).base64EncodedString() == declared else {
+                throw S3Error.badDigest("The Content-MD5 you specified did not match what we received.")
+            }
+        }
+        var verified: (ChecksumAlgorithm, String)?
+        if let checksum, let expectedChecksum {
+            let actual = checksum.finalize()
+            guard actual == expectedChecksum else {
+                throw S3Error.badDigest("The \(checksum.algorithm.rawValue) you specified did not match the calculated checksum.")
+            }
+            verified = (checksum.algorithm, actual)
+        }
+        return (decodedLength, verified)
+    }
+
+    /// A small request document (XML), read whole.
+    func readDocument(_ call: S3Call, connection: S3Connection) async throws -> Data {
+        var data = Data()
+        _ = try await readBody(call, connection: connection, limit: Int64(Self.maximumDocumentSize)) { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// Runs blocking disk work (fsync, copies) off the cooperative threads.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await threadPool.runIfActive(body)
+    }
+}
+
+extension Optional where Wrapped == String {
+    var orEmpty: String { self ?? "" }
+}
+
+/// Moves a non-Sendable value into blocking work that alone uses it.
+struct Handover<Value>: @unchecked Sendable {
+    let value: Value
+}

@@ -1,0 +1,146 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Builds the XML documents S3 answers with.
+struct S3XMLWriter {
+    private(set) var text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    private var open: [String] = []
+
+    static let namespace = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+    mutating func start(_ name: String, namespace: String? = nil) {
+        text += namespace.map { "<\(name) xmlns=\"\($0)\">" } ?? "<\(name)>"
+        open.append(name)
+    }
+
+    mutating func end() {
+        text += "</\(open.removeLast())>"
+    }
+
+    mutating func element(_ name: String, _ value: String) {
+        text += "<\(name)>\(Self.escape(value))</\(name)>"
+    }
+
+    mutating func raw(_ fragment: String) { text += fragment }
+
+    mutating func element(_ name: String, _ body: (inout S3XMLWriter) -> Void) {
+        start(name)
+        body(&self)
+        end()
+    }
+
+    static func escape(_ value: String) -> String {
+        var output = ""
+        output.reserveCapacity(value.utf8.count)
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "&": output += "&amp;"
+            case "<": output += "&lt;"
+            case ">": output += "&gt;"
+            case "\"": output += "&quot;"
+            case "'": output += "&apos;"
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output
+    }
+}
+
+/// A parsed request document (CompleteMultipartUpload, Delete, AccessControlPolicy):
+/// just enough of a tree to pick values out, namespaces ignored.
+final class S3XMLElement {
+    let name: String
+    var children: [S3XMLElement] = []
+    var text = ""
+
+    init(name: String) { self.name = name }
+
+    func child(_ name: String) -> S3XMLElement? { children.first { $0.name == name } }
+    func all(_ name: String) -> [S3XMLElement] { children.filter { $0.name == name } }
+    func value(_ name: String) -> String? { child(name)?.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    /// Every descendant named `name`, depth first.
+    func descendants(_ name: String) -> [S3XMLElement] {
+        children.flatMap { ($0.name == name ? [$0] : []) + $0.descendants(name) }
+    }
+
+    /// Parses a document; nil when it is not well-formed XML.
+    static func parse(_ data: Data) -> S3XMLElement? {
+        let builder = Builder()
+        let parser = XMLParser(data: data)
+        parser.delegate = builder
+        guard parser.parse(), let root = builder.root else { return nil }
+        return root
+    }
+
+    private final class Builder: NSObject, XMLParserDelegate {
+        var root: S3XMLElement?
+        var stack: [S3XMLElement] = []
+
+        func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
+                    attributes: [String: String] = [:]) {
+            let local = elementName.split(separator: ":").last.map(String.init) ?? elementName
+            let element = S3XMLElement(name: local)
+            if let parent = stack.last { parent.children.append(element) } else if root == nil { root = element }
+            stack.append(element)
+        }
+
+        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
+            _ = stack.popLast()
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            stack.last?.text += string
+        }
+    }
+}
+
+/// The two date forms S3 uses, formatted without DateFormatter (not safe to share
+/// across threads, and slow).
+enum S3Date {
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    private static func parts(_ date: Date) -> tm {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return parts
+    }
+
+    private static func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+
+    /// `2026-11-25T10:00:00.000Z`, for XML bodies.
+    static func iso8601(_ date: Date) -> String {
+        let p = parts(date)
+        let millis = Int((date.timeIntervalSince1970 - date.timeIntervalSince1970.rounded(.down)) * 1000)
+        let millisText = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(p.tm_year + 1900)-\(two(p.tm_mon + 1))-\(two(p.tm_mday))T\(two(p.tm_hour)):\(two(p.tm_min)):\(two(p.tm_sec)).\(millisText)Z"
+    }
+
+    /// `Wed, 25 Nov 2026 10:00:00 GMT`, for headers.
+    static func http(_ date: Date) -> String {
+        let p = parts(date)
+        return "\(days[Int(p.tm_wday)]), \(two(p.tm_mday)) \(months[Int(p.tm_mon)]) \(p.tm_year + 1900) \(two(p.tm_hour)):\(two(p.tm_min)):\(two(p.tm_sec)) GMT"
+    }
+
+    /// Parses the header form (RFC 1123); nil for anything else.
+    static func parseHTTP(_ text: String) -> Date? {
+        let fields = text.split(separator: " ")
+        guard fields.count == 6, fields[5] == "GMT", let day = Int32(fields[1]), let month = months.firstIndex(of: String(fields[2])),
+              let year = Int32(fields[3])
+        else { return nil }
+        let clock = fields[4].split(separator: ":").compactMap { Int32($0) }
+        guard clock.count == 3 else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = Int32(month)
+        parts.tm_mday = day
+        parts.tm_hour = clock[0]
+        parts.tm_min = clock[1]
+        parts.tm_sec = clock[2]
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+    }
+}
