@@ -50,6 +50,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Jobs: the queue (SQLite), the runner, the watch folder, webhooks.
+        .target(
+            name: "SluiceJobs",
+            dependencies: [
+                "SluiceStore",
+                "SluiceTranscode",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // The RTMP protocol and video-on-demand sessions on SwiftNIO.
         .target(
             name: "SluiceRTMP",
@@ -69,6 +80,7 @@ let package = Package(
                 "SluiceRTMP",
                 "SluiceStore",
                 "SluiceTranscode",
+                "SluiceJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -102,6 +114,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Clients"]
+        ),
+        .testTarget(
+            name: "SluiceJobsTests",
+            dependencies: ["SluiceJobs", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "SluiceTranscodeTests", dependencies: ["SluiceTranscode", "SluiceMedia", "SluiceTestSupport"]),
         // Runs the built `sluice`; depending on it makes `swift build --build-tests` build it.

@@ -38,6 +38,14 @@ public struct TranscodeError: Error, CustomStringConvertible, Equatable, Sendabl
         self.description = description
     }
 
+    public static let cancelled = TranscodeError("cancelled")
+
+    /// A failure of the machine rather than of the media (a full disk, no memory): worth
+    /// retrying later. libav and the writers report these with the C library's text.
+    public var isTransient: Bool {
+        [ENOSPC, EDQUOT, ENOMEM, EIO].contains { description.contains(String(cString: strerror($0))) }
+    }
+
     /// libav's message for an error code.
     static func libav(_ code: Int32, _ what: String) -> TranscodeError {
         var buffer = [CChar](repeating: 0, count: 256)

@@ -6,7 +6,9 @@ import NIOCore
 import NIOPosix
 import SluiceMedia
 import SluiceRTMP
+import SluiceJobs
 import SluiceStore
+import SluiceTranscode
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +35,10 @@ struct Serve: AsyncParsableCommand {
               --shutdown-grace                  shutdown-grace, seconds (5)
               --default-bucket                  default-bucket (media)
               --log-level                       log-level (info)
+            With watch.folder set, files dropped there are encoded with watch.preset
+            (dynamic-streaming) and published public-read under default-bucket/watch.prefix/ASSET/,
+            as `sluice watch` does; watch.stable-seconds (2), jobs.concurrency (1).
+
             The S3-compatible API signs with AWS Signature V4. Unless s3.access-key and
             s3.secret-key are set, a key pair is made on first start, printed, and kept in
             DATA/s3-credentials.yml:
@@ -85,12 +91,15 @@ struct Serve: AsyncParsableCommand {
         "shutdown-grace": "5", "default-bucket": "media", "log-level": "info",
         "s3.host": "the RTMP host", "s3.port": "9000", "s3.region": "us-east-1", "s3.domain": "localhost",
         "s3.access-key": "generated on first start", "s3.secret-key": "generated on first start",
+        "watch.folder": "none", "watch.preset": "dynamic-streaming", "watch.prefix": "", "watch.stable-seconds": "2",
+        "jobs.concurrency": "1", "presets-dir": "presets/ beside the executable or in the working folder",
     ]
 
     static let knownSettings = [
         "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
         "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level",
         "s3.host", "s3.port", "s3.region", "s3.domain", "s3.access-key", "s3.secret-key",
+        "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
     ]
 
     func run() async throws {
@@ -201,10 +210,38 @@ struct Serve: AsyncParsableCommand {
                 try await http.start(host: rtmp.host, port: 8080)
             }
         }
+        var watcher: WatchFolder?
+        var runner: JobRunner?
+        let watchFolder = settings.string("watch.folder", default: "")
+        if !watchFolder.isEmpty {
+            do {
+                let queue = try JobQueue(dataFolder: folder.path)
+                var jobs = JobRunnerConfiguration(workFolder: folder.path + "/work")
+                jobs.concurrency = try settings.int("jobs.concurrency", default: 1, range: 1...64)
+                jobs.baseURL = "rtmp://127.0.0.1:\(rtmpPort)/cfx/st"
+                let presetsDir = settings.string("presets-dir", default: "")
+                let library = PresetLibrary(folder: try PresetsFolder.locate(presetsDir.isEmpty ? nil : presetsDir))
+                let jobRunner = JobRunner(queue: queue, store: store, presets: library, configuration: jobs, logger: logger)
+                let template = JobSpec(input: "", preset: settings.string("watch.preset", default: "dynamic-streaming"), bucket: bucket,
+                                       prefix: settings.string("watch.prefix", default: ""), acl: "public-read")
+                let watch = WatchFolder(folder: watchFolder, queue: queue, template: template,
+                                        stableFor: try settings.seconds("watch.stable-seconds", default: 2), logger: logger)
+                try watch.start()
+                try jobRunner.start()
+                watcher = watch
+                runner = jobRunner
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("cannot watch \(watchFolder): \(error)")
+            }
+        }
         logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")
 
         let signal = await ShutdownSignal.wait()
         logger.info("received \(signal); shutting down")
+        watcher?.stop()
+        runner?.stop()
         await http.shutdown()
         await s3Server?.shutdown()
         await server.shutdown()

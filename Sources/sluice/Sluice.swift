@@ -11,6 +11,6 @@ struct Sluice: AsyncParsableCommand {
             SLUICE_* environment variables, then sluice.yml, then defaults.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, EncodeCommand.self, PresetsCommand.self, BucketCommand.self]
+        subcommands: [Serve.self, EncodeCommand.self, WatchCommand.self, JobsCommand.self, PresetsCommand.self, BucketCommand.self]
     )
 }

@@ -36,6 +36,9 @@ public final class Transcoder {
     public let ladder: Ladder
     public let folder: String
     public var progress: ((EncodeProgress) -> Void)?
+    /// Asked between packets; true stops the encode with "cancelled" (a job was
+    /// cancelled, or its runner is stopping).
+    public var isCancelled: (() -> Bool)?
     /// Threads per encoder (0: libx264 chooses).
     public var threadsPerEncoder: Int32 = 0
 
@@ -180,6 +183,7 @@ public final class Transcoder {
                 try audio.decode(packet, each: audioFrame)
             }
             report()
+            if let isCancelled, isCancelled() { throw TranscodeError.cancelled }
         }
         try video?.decode(nil, each: videoFrame)
         try audio?.decode(nil, each: audioFrame)

@@ -1,0 +1,261 @@
+import Foundation
+import Logging
+import SluiceStore
+import SluiceTranscode
+import Synchronization
+
+public struct JobRunnerConfiguration: Sendable {
+    /// Jobs encoded at once. Each encode already uses every core, so 1 is usually right.
+    public var concurrency = 1
+    /// Where jobs encode before publishing: `DATA/work/job-ID/`.
+    public var workFolder: String
+    /// The RTMP base URL the manifests point players at.
+    public var baseURL = "rtmp://127.0.0.1:1935/cfx/st"
+    /// First retry delay after a transient failure; doubles each attempt, at most 10 min.
+    public var retryDelay: TimeInterval = 30
+    /// How often an idle slot looks for due jobs.
+    public var pollInterval: TimeInterval = 0.2
+
+    public init(workFolder: String) {
+        self.workFolder = workFolder
+    }
+}
+
+/// Runs queued jobs: probe, plan, encode into a work folder, publish into the store,
+/// then move a watched source to `done/` or `failed/`. Crash-safe by construction: the
+/// queue row says what is running, work folders are thrown away on restart, and
+/// publishing writes each key atomically, so a rerun replaces rather than duplicates.
+public final class JobRunner: Sendable {
+    let queue: JobQueue
+    let store: LocalObjectStore
+    let presets: PresetLibrary
+    let configuration: JobRunnerConfiguration
+    let logger: Logger
+    let notifier: WebhookNotifier
+    private let stopping = Atomic<Bool>(false)
+    private let idleSlots = Atomic<Int>(0)
+
+    public init(queue: JobQueue, store: LocalObjectStore, presets: PresetLibrary, configuration: JobRunnerConfiguration, logger: Logger) {
+        self.queue = queue
+        self.store = store
+        self.presets = presets
+        self.configuration = configuration
+        self.logger = logger
+        notifier = WebhookNotifier(logger: logger)
+    }
+
+    /// Requeues what a previous run left running and clears its work folders, then
+    /// starts the slots.
+    public func start() throws {
+        for job in try queue.requeueInterrupted() {
+            logger.notice("job \(job.id): was \(job.state.rawValue) when the runner stopped; requeued")
+        }
+        try? FileManager.default.removeItem(atPath: configuration.workFolder)
+        try FileManager.default.createDirectory(atPath: configuration.workFolder, withIntermediateDirectories: true)
+        for slot in 0..<max(1, configuration.concurrency) {
+            let thread = Thread { [self] in self.loop() }
+            thread.name = "sluice-job-\(slot)"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        logger.info("job runner started: \(configuration.concurrency) at a time")
+    }
+
+    /// Stops taking jobs. A job mid-encode stops at its next packet and is requeued
+    /// on the next start.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    /// True when no slot is working and nothing queued is due (for `sluice jobs run`).
+    public var isIdle: Bool {
+        idleSlots.load(ordering: .relaxed) == max(1, configuration.concurrency)
+            && ((try? queue.list(states: [.queued]).contains { ($0.nextAttemptAt ?? .distantPast) <= Date() }) == false)
+    }
+
+    private func loop() {
+        var idle = false
+        while !stopping.load(ordering: .relaxed) {
+            let job: Job?
+            do {
+                job = try queue.claimNext()
+            } catch {
+                logger.error("job queue: \(error)")
+                job = nil
+            }
+            guard let job else {
+                if !idle { idleSlots.add(1, ordering: .relaxed); idle = true }
+                Thread.sleep(forTimeInterval: configuration.pollInterval)
+                continue
+            }
+            if idle { idleSlots.subtract(1, ordering: .relaxed); idle = false }
+            execute(job)
+        }
+    }
+
+    // MARK: One job
+
+    private enum Outcome {
+        case done
+        case permanent(String)
+        case transient(String, storageFull: Bool)
+        case stopped
+    }
+
+    func execute(_ job: Job) {
+        let spec = job.spec
+        logger.info("job \(job.id): \(spec.originalName ?? spec.input) → \(spec.bucket)/\(spec.keyPrefix)/ (preset \(spec.preset), attempt \(job.attempts))")
+        let work = configuration.workFolder + "/job-\(job.id)"
+        try? FileManager.default.removeItem(atPath: work)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let outcome = run(job, work: work)
+        switch outcome {
+        case .done:
+            guard let ended = try? queue.finish(job.id, state: .done) else { return }
+            logger.info("job \(job.id): done, \(ended.published.count) object(s) under \(spec.bucket)/\(spec.keyPrefix)/")
+            settleSource(ended, reason: nil)
+            notifier.notify(ended)
+        case .permanent(let reason):
+            guard let ended = try? queue.finish(job.id, state: .failed, reason: reason) else {
+                if (try? queue.state(job.id)) == .cancelled { cancelled(job) }
+                return
+            }
+            logger.warning("job \(job.id): failed: \(reason)")
+            settleSource(ended, reason: reason)
+            notifier.notify(ended)
+        case .transient(let reason, let storageFull):
+            // A full disk is retried for as long as it takes; other transient failures
+            // a few times with growing delays.
+            let delay = min(600, configuration.retryDelay * pow(2, Double(max(0, job.attempts - 1))))
+            if storageFull { try? queue.refundAttempt(job.id) }
+            guard let after = try? queue.retryLater(job.id, reason: reason, delay: delay) else { return }
+            if after.state == .failed {
+                logger.warning("job \(job.id): failed: \(after.reason ?? reason)")
+                settleSource(after, reason: after.reason ?? reason)
+                notifier.notify(after)
+            } else {
+                logger.warning("job \(job.id): \(reason); retrying in \(Int(delay)) s")
+            }
+        case .stopped:
+            if (try? queue.state(job.id)) == .cancelled { cancelled(job) }
+        }
+    }
+
+    private func cancelled(_ job: Job) {
+        logger.notice("job \(job.id): cancelled")
+        if let ended = try? queue.job(job.id) {
+            settleSource(ended, reason: "cancelled")
+            notifier.notify(ended)
+        }
+    }
+
+    private func run(_ job: Job, work: String) -> Outcome {
+        let spec = job.spec
+        guard FileManager.default.fileExists(atPath: spec.input) else {
+            return .permanent("the input \(spec.input) does not exist")
+        }
+        guard let acl = ObjectACL(rawValue: spec.acl) else { return .permanent("'\(spec.acl)' is not an ACL (private or public-read)") }
+        let preset: Preset
+        let ladder: Ladder
+        do {
+            preset = try presets.preset(spec.preset)
+            let source = try SourceProbe.probe(spec.input)
+            ladder = try LadderPlanner.plan(preset, for: source)
+        } catch let error as TranscodeError {
+            return error.isTransient ? .transient(error.description, storageFull: true) : .permanent(readable(error.description, spec))
+        } catch {
+            return .permanent("\(error)")
+        }
+        guard (try? queue.advance(job.id, to: .encoding, detail: "\(ladder.rungs.count) rungs")) == true else { return .stopped }
+
+        let folder = work + "/" + spec.asset
+        let transcoder = Transcoder(ladder: ladder, folder: folder)
+        let lastCheck = Mutex<(Date, Bool)>((.distantPast, false))
+        let queue = self.queue
+        transcoder.isCancelled = { [self] in
+            if self.stopping.load(ordering: .relaxed) { return true }
+            return lastCheck.withLock { state in
+                // The job row is read at most twice a second: cancellation comes from
+                // another process (`sluice jobs cancel`).
+                if Date().timeIntervalSince(state.0) > 0.5 {
+                    state = (Date(), (try? queue.state(job.id)) == .cancelled)
+                }
+                return state.1
+            }
+        }
+        transcoder.progress = { progress in
+            try? queue.report(job.id, progress: progress.fraction, detail: "\(ladder.rungs.count) rungs, \(Int(progress.framesPerSecond)) fps")
+        }
+        let result: EncodeResult
+        let manifests: [String]
+        do {
+            result = try transcoder.run()
+            manifests = try Manifests.write(result, asset: spec.asset, folder: folder, baseURL: configuration.baseURL, streamPrefix: spec.keyPrefix)
+        } catch let error as TranscodeError {
+            if error == .cancelled { return .stopped }
+            return error.isTransient ? .transient(error.description, storageFull: true) : .permanent(readable(error.description, spec))
+        } catch {
+            return .permanent("\(error)")
+        }
+        guard (try? queue.advance(job.id, to: .publishing, detail: "uploading")) == true else { return .stopped }
+        if (try? store.bucketExists(spec.bucket)) == false {
+            do {
+                try store.createBucket(spec.bucket)
+                logger.info("job \(job.id): created bucket \(spec.bucket)")
+            } catch {
+                return .permanent("cannot create bucket \(spec.bucket): \(error.message)")
+            }
+        }
+
+        // Renditions first, manifests last: a manifest never names a missing rendition.
+        let renditions = result.renditions.flatMap { [$0.path] + ($0.mp4Path.map { [$0] } ?? []) }
+        let files = renditions + manifests
+        var keys: [String] = []
+        for (index, path) in files.enumerated() {
+            let key = spec.keyPrefix + "/" + (path as NSString).lastPathComponent
+            try? queue.report(job.id, progress: Double(index) / Double(files.count), detail: "uploading \(key)")
+            do {
+                try store.putObject(bucket: spec.bucket, key: key, file: path, acl: acl, metadata: spec.metadata)
+            } catch {
+                if error.code == .noSuchBucket || error.code == .invalidKey { return .permanent("cannot publish: \(error.message)") }
+                return .transient("cannot publish \(key): \(error.message)", storageFull: error.code == .storageFull)
+            }
+            keys.append(key)
+        }
+        try? queue.recordPublished(job.id, keys: keys)
+        return .done
+    }
+
+    /// Error text names the working copy; say the file the user dropped.
+    private func readable(_ text: String, _ spec: JobSpec) -> String {
+        guard let original = spec.originalName else { return text }
+        return text.replacingOccurrences(of: spec.input, with: original)
+    }
+
+    /// A watched upload moves to `done/` or to `failed/` beside a NAME.error.txt. An
+    /// upload is never deleted.
+    private func settleSource(_ job: Job, reason: String?) {
+        guard let folder = job.spec.watchFolder, let name = job.spec.originalName else { return }
+        let target = folder + "/" + (reason == nil ? "done" : "failed")
+        do {
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+            let destination = WatchFolder.freeName(in: target, name)
+            if rename(job.spec.input, destination) != 0 {
+                logger.error("job \(job.id): cannot move \(job.spec.input) to \(destination): \(String(cString: strerror(errno)))")
+                return
+            }
+            if let reason {
+                let text = """
+                    \(name) was not published.
+                    reason: \(reason)
+                    job: \(job.id) (sluice jobs show \(job.id); sluice jobs retry \(job.id) after fixing the cause)
+                    attempts: \(job.attempts)
+
+                    """
+                try text.write(toFile: destination + ".error.txt", atomically: true, encoding: .utf8)
+            }
+        } catch {
+            logger.error("job \(job.id): cannot settle the source: \(error)")
+        }
+    }
+}
