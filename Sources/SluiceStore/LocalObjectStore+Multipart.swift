@@ -29,13 +29,14 @@ extension LocalObjectStore {
         return id
     }
 
+    static func upload(_ row: Row) -> MultipartUploadInfo {
+        MultipartUploadInfo(id: row["id"], bucket: row["bucket"], key: row["key"], created: row["created"], contentType: row["contentType"],
+                            acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata(row["metadata"]))
+    }
+
     public func multipartUpload(_ id: String, bucket: String, key: String) throws(StoreError) -> MultipartUploadInfo {
         let found: MultipartUploadInfo? = try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM multipartUpload WHERE id = ?", arguments: [id]).map { row in
-                MultipartUploadInfo(id: row["id"], bucket: row["bucket"], key: row["key"], created: row["created"],
-                                    contentType: row["contentType"], acl: ObjectACL(rawValue: row["acl"]) ?? .private,
-                                    metadata: Self.metadata(row["metadata"]))
-            }
+            try Row.fetchOne(db, sql: "SELECT * FROM multipartUpload WHERE id = ?", arguments: [id]).map(Self.upload)
         }
         guard let found, found.bucket == bucket, found.key == key else {
             throw StoreError(.noSuchUpload, "no multipart upload \(id) for \(bucket)/\(key)")
@@ -46,11 +47,7 @@ extension LocalObjectStore {
     public func listMultipartUploads(bucket: String) throws(StoreError) -> [MultipartUploadInfo] {
         guard try bucketExists(bucket) else { throw StoreError(.noSuchBucket, "no bucket named \(bucket)") }
         return try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM multipartUpload WHERE bucket = ? ORDER BY key, created", arguments: [bucket]).map { row in
-                MultipartUploadInfo(id: row["id"], bucket: row["bucket"], key: row["key"], created: row["created"],
-                                    contentType: row["contentType"], acl: ObjectACL(rawValue: row["acl"]) ?? .private,
-                                    metadata: Self.metadata(row["metadata"]))
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM multipartUpload WHERE bucket = ? ORDER BY key, created", arguments: [bucket]).map(Self.upload)
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceJobs
 import SluiceTranscode
 
 struct EncodeCommand: ParsableCommand {
@@ -45,7 +46,7 @@ struct EncodeCommand: ParsableCommand {
         var failures = 0
         let reporter = ProgressReporter(json: json)
         for input in inputs {
-            let asset = Self.assetName(input)
+            let asset = AssetName.from(input)
             let folder = (out as NSString).appendingPathComponent(asset)
             let existed = FileManager.default.fileExists(atPath: folder)
             do {
@@ -64,14 +65,6 @@ struct EncodeCommand: ParsableCommand {
             }
         }
         if failures > 0 { throw ExitCode(1) }
-    }
-
-    /// The file name without its extension, with only safe characters.
-    static func assetName(_ input: String) -> String {
-        let base = ((input as NSString).lastPathComponent as NSString).deletingPathExtension
-        let safe = base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "-" }
-        let name = String(safe).trimmingCharacters(in: CharacterSet(charactersIn: "."))
-        return name.isEmpty ? "asset" : name
     }
 }
 

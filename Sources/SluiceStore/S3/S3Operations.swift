@@ -123,13 +123,7 @@ extension S3RequestHandler {
 
         case .uploadPart(let bucket, let key, let uploadID, let number):
             let upload = try store.beginPart(uploadID: uploadID, bucket: bucket, key: key)
-            let checksum: (ChecksumAlgorithm, String)?
-            do {
-                checksum = try await readBody(call, connection: connection, limit: Self.maximumObjectSize) { try upload.append($0) }.checksum
-            } catch {
-                upload.abort()
-                throw error
-            }
+            let checksum = try await receive(call, into: upload, connection: connection)
             let handover = Handover(value: upload)
             let store = self.store
             let part = try await blocking { try store.commitPart(handover.value, uploadID: uploadID, number: number) }
@@ -218,13 +212,7 @@ extension S3RequestHandler {
             throw S3Error("EntityTooLarge", .badRequest, "Your proposed upload exceeds the maximum allowed object size.")
         }
         let upload = try store.beginUpload(bucket: bucket, key: key)
-        let checksum: (ChecksumAlgorithm, String)?
-        do {
-            checksum = try await readBody(call, connection: connection, limit: Self.maximumObjectSize) { try upload.append($0) }.checksum
-        } catch {
-            upload.abort()
-            throw error
-        }
+        let checksum = try await receive(call, into: upload, connection: connection)
         let handover = Handover(value: upload)
         let contentType = call.header("content-type")
         let metadata = Self.userMetadata(call.head.headers)
@@ -232,6 +220,17 @@ extension S3RequestHandler {
         var headers = [("ETag", "\"\(info.etag)\"")]
         if let checksum { headers.append((checksum.0.headerName, checksum.1)) }
         return .empty(.ok, headers)
+    }
+
+    /// Streams an object or part body into `upload`; on any failed check the upload is
+    /// dropped. Returns the verified checksum, if the client sent one.
+    func receive(_ call: S3Call, into upload: ObjectUpload, connection: S3Connection) async throws -> (ChecksumAlgorithm, String)? {
+        do {
+            return try await readBody(call, connection: connection, limit: Self.maximumObjectSize) { try upload.append($0) }.checksum
+        } catch {
+            upload.abort()
+            throw error
+        }
     }
 
     func copyObject(_ call: S3Call, bucket: String, key: String) async throws -> S3Reply {
