@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // FFmpeg's libraries (libavformat, libavcodec, libswscale, libswresample, libavutil).
@@ -27,7 +28,8 @@ let package = Package(
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
         // Buckets and objects: metadata in SQLite (GRDB), bodies on disk; ACLs; the
-        // S3-compatible HTTP API in front of them.
+        // S3-compatible HTTP API in front of them; or the objects kept on an external
+        // S3-compatible service (async-http-client, Signature V4).
         .target(
             name: "SluiceStore",
             dependencies: [
@@ -38,6 +40,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // The transcoding pipeline on libav, and the presets that plan its ladders.
@@ -59,6 +62,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The RTMP protocol and video-on-demand sessions on SwiftNIO.

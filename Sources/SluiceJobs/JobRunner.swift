@@ -27,15 +27,15 @@ public struct JobRunnerConfiguration: Sendable {
 /// publishing writes each key atomically, so a rerun replaces rather than duplicates.
 public final class JobRunner: Sendable {
     let queue: JobQueue
-    let store: LocalObjectStore
+    let store: any ObjectStore
     let presets: PresetLibrary
     let configuration: JobRunnerConfiguration
     let logger: Logger
-    let notifier: WebhookNotifier
+    public let notifier: WebhookNotifier
     private let stopping = Atomic<Bool>(false)
     private let idleSlots = Atomic<Int>(0)
 
-    public init(queue: JobQueue, store: LocalObjectStore, presets: PresetLibrary, configuration: JobRunnerConfiguration, logger: Logger) {
+    public init(queue: JobQueue, store: any ObjectStore, presets: PresetLibrary, configuration: JobRunnerConfiguration, logger: Logger) {
         self.queue = queue
         self.store = store
         self.presets = presets
@@ -188,14 +188,12 @@ public final class JobRunner: Sendable {
         }
         let result: EncodeResult
         let manifests: [String]
-        do {
+        do throws(TranscodeError) {
             result = try transcoder.run()
             manifests = try Manifests.write(result, asset: spec.asset, folder: folder, baseURL: configuration.baseURL, streamPrefix: spec.keyPrefix)
-        } catch let error as TranscodeError {
+        } catch {
             if error == .cancelled { return .stopped }
             return error.isTransient ? .transient(error.description, storageFull: true) : .permanent(readable(error.description, spec))
-        } catch {
-            return .permanent("\(error)")
         }
         guard (try? queue.advance(job.id, to: .publishing, detail: "uploading")) == true else { return .stopped }
         if (try? store.bucketExists(spec.bucket)) == false {
@@ -203,7 +201,8 @@ public final class JobRunner: Sendable {
                 try store.createBucket(spec.bucket)
                 logger.info("job \(job.id): created bucket \(spec.bucket)")
             } catch {
-                return .permanent("cannot create bucket \(spec.bucket): \(error.message)")
+                let reason = "cannot create bucket \(spec.bucket): \(error.message)"
+                return error.isTransient ? .transient(reason, storageFull: false) : .permanent(reason)
             }
         }
 
@@ -217,7 +216,9 @@ public final class JobRunner: Sendable {
             do {
                 try store.putObject(bucket: spec.bucket, key: key, file: path, acl: acl, metadata: spec.metadata)
             } catch {
-                if error.code == .noSuchBucket || error.code == .invalidKey { return .permanent("cannot publish: \(error.message)") }
+                if error.code == .noSuchBucket || error.code == .invalidKey || error.code == .accessDenied {
+                    return .permanent("cannot publish: \(error.message)")
+                }
                 return .transient("cannot publish \(key): \(error.message)", storageFull: error.code == .storageFull)
             }
             keys.append(key)

@@ -375,3 +375,19 @@ public final class LocalObjectStore: Sendable {
         }
     }
 }
+
+extension LocalObjectStore: ObjectStore {
+    public var location: String { "the data folder \(dataFolder)" }
+
+    @discardableResult
+    public func getObject(bucket: String, key: String, toFile file: String) throws(StoreError) -> ObjectInfo {
+        let info = try headObject(bucket: bucket, key: key)
+        unlink(file)
+        do {
+            try FileManager.default.copyItem(atPath: bodyPath(info), toPath: file)
+        } catch {
+            throw StoreError(.internalError, "cannot write \(file): \(error.localizedDescription)")
+        }
+        return info
+    }
+}

@@ -41,16 +41,10 @@ public final class ObjectUpload {
 
     public func append(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
         guard !finished else { throw StoreError(.internalError, "upload of \(bucket)/\(key) already finished") }
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                let error = StoreError.fromErrno("cannot write \(bucket)/\(key)")
-                abort()
-                throw error
-            }
-            offset += written
+        if POSIXFile.writeAll(descriptor, bytes) {
+            let error = StoreError.fromErrno("cannot write \(bucket)/\(key)")
+            abort()
+            throw error
         }
         hash.update(bufferPointer: bytes)
         size += Int64(bytes.count)

@@ -19,8 +19,21 @@ public struct ObjectInfo: Sendable, Equatable {
     public var acl: ObjectACL
     public var metadata: [String: String]
     public var lastModified: Date
-    /// The body's file, relative to the data folder.
+    /// The body's file, relative to the data folder; empty for an object of an external store.
     public var path: String
+
+    public init(bucket: String, key: String, size: Int64, etag: String, contentType: String, acl: ObjectACL,
+                metadata: [String: String], lastModified: Date, path: String = "") {
+        self.bucket = bucket
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.contentType = contentType
+        self.acl = acl
+        self.metadata = metadata
+        self.lastModified = lastModified
+        self.path = path
+    }
 }
 
 public struct BucketInfo: Sendable, Equatable {
@@ -43,6 +56,12 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case entityTooSmall = "EntityTooSmall"
         /// The disk is full: the write failed and nothing was kept.
         case storageFull = "StorageFull"
+        /// An external store refused our credentials or the request.
+        case accessDenied = "AccessDenied"
+        /// An external store could not be reached, or answered 5xx: worth retrying.
+        case serviceUnavailable = "ServiceUnavailable"
+        /// The store's settings are wrong (an endpoint that is not a URL, say).
+        case invalidConfiguration = "InvalidConfiguration"
         case internalError = "InternalError"
     }
 
@@ -55,6 +74,9 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// Worth trying again later: the disk may be freed, the service may come back.
+    public var isTransient: Bool { code == .storageFull || code == .serviceUnavailable }
 
     /// From the C library's `errno`: a full disk says so, anything else is internal.
     static func fromErrno(_ what: String) -> StoreError {

@@ -5,10 +5,12 @@ import SluiceStore
 struct BucketCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bucket",
-        abstract: "Manage buckets and objects in the data folder.",
+        abstract: "Manage buckets and objects in the store.",
         discussion: """
-            Works on the data folder directly, also while `sluice serve` runs: the server sees
-            changes at once. Only public-read objects stream over RTMP.
+            Works on the store directly, also while `sluice serve` runs: the server sees
+            changes at once. Only public-read objects stream over RTMP. The store is the data
+            folder's, or the external S3-compatible bucket when store.backend is s3 in
+            DATA/sluice.yml (or SLUICE_STORE_BACKEND=s3 and the other SLUICE_STORE_* variables).
 
               sluice bucket mb media
               sluice bucket put talk.flv media/talks/talk.flv --acl public-read
@@ -24,9 +26,9 @@ struct BucketCommand: ParsableCommand {
         @Option(name: .long, help: "The data folder (also SLUICE_DATA).")
         var data: String?
 
-        func store() throws -> LocalObjectStore {
+        func store() throws -> any ObjectStore {
             let path = data ?? ProcessInfo.processInfo.environment["SLUICE_DATA"].flatMap { $0.isEmpty ? nil : $0 } ?? "./sluice-data"
-            return try LocalObjectStore(dataFolder: DataFolder(path).path)
+            return try StoreBackend.open(folder: DataFolder(path))
         }
     }
 
@@ -89,7 +91,7 @@ struct BucketCommand: ParsableCommand {
         func run() throws {
             guard let access = ObjectACL(rawValue: acl) else { throw ValidationError("--acl must be private or public-read") }
             let (bucket, key) = try BucketCommand.split(destination)
-            let info = try location.store().putObject(bucket: bucket, key: key, file: file, contentType: contentType, acl: access)
+            let info = try location.store().putObject(bucket: bucket, key: key, file: file, contentType: contentType, acl: access, metadata: [:])
             print("put \(bucket)/\(key) (\(info.size) bytes, etag \(info.etag), \(info.acl.rawValue))")
         }
     }
@@ -102,12 +104,15 @@ struct BucketCommand: ParsableCommand {
         func run() throws {
             let (bucket, key) = try BucketCommand.split(source)
             let store = try location.store()
-            let info = try store.headObject(bucket: bucket, key: key)
             if let file {
-                if FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
-                try FileManager.default.copyItem(atPath: store.bodyPath(info), toPath: file)
+                try store.getObject(bucket: bucket, key: key, toFile: file)
             } else {
-                FileHandle.standardOutput.write(try store.getObjectData(bucket: bucket, key: key))
+                // Through a temporary file: the body streams, whatever its size.
+                let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-get-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: temporary) }
+                try store.getObject(bucket: bucket, key: key, toFile: temporary)
+                guard let input = FileHandle(forReadingAtPath: temporary) else { throw ValidationError("cannot read \(temporary)") }
+                while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
             }
         }
     }

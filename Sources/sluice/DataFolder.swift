@@ -17,9 +17,13 @@ struct DataFolder {
 
     /// Creates the folder and the default bucket on first start, with the sample clip in
     /// it so that a fresh install plays something straight away.
-    func prepare(defaultBucket: String, logger: Logger) throws {
+    func prepare(defaultBucket: String, addSample: Bool = true, logger: Logger) throws {
         let manager = FileManager.default
         let bucket = bucketPath(defaultBucket)
+        guard addSample else {
+            try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            return
+        }
         let isNewBucket = !manager.fileExists(atPath: bucket)
         try manager.createDirectory(atPath: bucket, withIntermediateDirectories: true)
         guard isNewBucket else { return }

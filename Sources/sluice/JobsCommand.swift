@@ -36,7 +36,7 @@ struct RunnerOptions: ParsableArguments {
         configuration.concurrency = max(1, concurrency)
         configuration.baseURL = baseURL
         configuration.retryDelay = retryDelay
-        let store = try LocalObjectStore(dataFolder: folder.path)
+        let store = try StoreBackend.open(folder: folder)
         return JobRunner(queue: queue, store: store, presets: PresetLibrary(folder: try PresetsFolder.locate(presetsDir)),
                          configuration: configuration, logger: logger)
     }
@@ -205,6 +205,8 @@ struct JobsCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.5)
             while !runner.isIdle { Thread.sleep(forTimeInterval: 0.2) }
             runner.stop()
+            // Long enough for a receiver that fails a few times (1 + 2 + 4 + 8 s of delays).
+            runner.notifier.waitForDeliveries(upTo: 30)
             let failed = try queue.list(states: [.failed]).filter { ($0.finished ?? .distantPast) > Date().addingTimeInterval(-86_400) }
             if !failed.isEmpty { logger.warning("\(failed.count) job(s) failed in the last day: sluice jobs list --state failed") }
         }
@@ -216,15 +218,9 @@ struct JobsCommand: ParsableCommand {
         @OptionGroup var location: JobsLocation
         func run() throws {
             let (bucket, key) = try BucketCommand.split(asset.hasSuffix("/") ? String(asset.dropLast()) : asset)
-            let store = try LocalObjectStore(dataFolder: location.folder.path)
+            let store = try StoreBackend.open(folder: location.folder)
             var removed = 0
-            var token: String?
-            var keys: [String] = []
-            repeat {
-                let page = try store.listObjects(bucket: bucket, prefix: key + "/", continuationToken: token)
-                keys += page.objects.map(\.key)
-                token = page.isTruncated ? page.nextContinuationToken : nil
-            } while token != nil
+            let keys = try store.allKeys(bucket: bucket, prefix: key + "/")
             guard !keys.isEmpty else { throw ValidationError("nothing is published under \(bucket)/\(key)/") }
             for object in keys {
                 try store.deleteObject(bucket: bucket, key: object)
@@ -275,7 +271,7 @@ struct WatchCommand: ParsableCommand {
         guard acl == "private" || acl == "public-read" else { throw ValidationError("--acl must be private or public-read") }
         let logger = CommandLogging.logger()
         let queue = try location.queue()
-        let store = try LocalObjectStore(dataFolder: location.folder.path)
+        let store = try StoreBackend.open(folder: location.folder)
         if try !store.bucketExists(bucket) { try store.createBucket(bucket) }
         let runner = try options.runner(folder: location.folder, queue: queue, logger: logger)
         let template = JobSpec(input: "", preset: preset, bucket: bucket, prefix: prefix, acl: acl, webhook: webhook)
@@ -288,6 +284,6 @@ struct WatchCommand: ParsableCommand {
         logger.info("stopping")
         watcher.stop()
         runner.stop()
-        Thread.sleep(forTimeInterval: 0.3)
+        runner.notifier.waitForDeliveries(upTo: 5)
     }
 }

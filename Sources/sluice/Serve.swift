@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
             (dynamic-streaming) and published public-read under default-bucket/watch.prefix/ASSET/,
             as `sluice watch` does; watch.stable-seconds (2), jobs.concurrency (1).
 
+            \(StoreBackend.help)
+            The embedded S3 API is off then: the external service is the API.
+
             The S3-compatible API signs with AWS Signature V4. Unless s3.access-key and
             s3.secret-key are set, a key pair is made on first start, printed, and kept in
             DATA/s3-credentials.yml:
@@ -93,14 +96,14 @@ struct Serve: AsyncParsableCommand {
         "s3.access-key": "generated on first start", "s3.secret-key": "generated on first start",
         "watch.folder": "none", "watch.preset": "dynamic-streaming", "watch.prefix": "", "watch.stable-seconds": "2",
         "jobs.concurrency": "1", "presets-dir": "presets/ beside the executable or in the working folder",
-    ]
+    ].merging(StoreBackend.defaults) { first, _ in first }
 
     static let knownSettings = [
         "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
         "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level",
         "s3.host", "s3.port", "s3.region", "s3.domain", "s3.access-key", "s3.secret-key",
         "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
-    ]
+    ] + StoreBackend.settingKeys
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -125,7 +128,7 @@ struct Serve: AsyncParsableCommand {
             print("data = \(folder.path)")
             for key in Self.knownSettings {
                 let (value, source) = settings.describe(key, default: Self.defaults[key] ?? "")
-                let shown = key == "s3.secret-key" && source != "default" ? "(hidden)" : value
+                let shown = key.hasSuffix("secret-key") && source != "default" ? "(hidden)" : value
                 print("\(key) = \(shown) (\(source))")
             }
             return
@@ -169,32 +172,54 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("default bucket '\(bucket)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
         }
 
-        try folder.prepare(defaultBucket: bucket, logger: logger)
-        logger.info("data folder: \(folder.path)")
-        let store = try LocalObjectStore(dataFolder: folder.path)
-        let imported = try store.importBucketFolders()
-        if imported > 0 {
-            logger.info("registered \(imported) file(s) found in bucket folders as public-read objects")
+        let external: ExternalStoreConfiguration?
+        let cacheBytes: Int64
+        do {
+            external = try StoreBackend.external(settings)
+            cacheBytes = Int64(try settings.int("store.cache-size-mb", default: 10240, range: 1...100_000_000)) << 20
+        } catch {
+            throw ValidationError("\(error)")
         }
+        try folder.prepare(defaultBucket: bucket, addSample: external == nil, logger: logger)
+        logger.info("data folder: \(folder.path)")
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
-        // Only public-read objects stream; `sluice bucket` changes show at once (shared SQLite).
-        let resolver = MediaResolver(library: StoreMediaLibrary(store: store))
+        let localStore = try LocalObjectStore(dataFolder: folder.path)
+        let store: any ObjectStore
+        let library: any MediaLibrary
+        if let external {
+            let remote = try RemoteObjectStore(configuration: external)
+            store = remote
+            logger.info("objects are kept in \(remote.location)")
+            try await Self.prepareExternal(remote, defaultBucket: bucket, threadPool: threadPool, logger: logger)
+            library = CachingMediaLibrary(store: remote, folder: folder.path + "/cache", capacity: cacheBytes, logger: logger)
+        } else {
+            store = localStore
+            let imported = try localStore.importBucketFolders()
+            if imported > 0 {
+                logger.info("registered \(imported) file(s) found in bucket folders as public-read objects")
+            }
+            // Only public-read objects stream; `sluice bucket` changes show at once (shared SQLite).
+            library = StoreMediaLibrary(store: localStore)
+        }
+        let resolver = MediaResolver(library: library)
         let server = RTMPServer(configuration: rtmp, resolver: resolver, router: SingleBucketRouter(bucket: bucket),
                                 group: group, threadPool: threadPool, logger: logger)
         let rtmpPort = try await server.start()
 
         var s3Server: S3APIServer?
-        if s3.port >= 0 {
+        if s3.port >= 0 && external != nil {
+            logger.notice("the embedded S3 API is off: objects live in \(store.location), whose own API serves them")
+        } else if s3.port >= 0 {
             do {
                 let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
                 s3.credentials = [keys.accessKey: keys.secretKey]
             } catch {
                 throw ValidationError("\(error)")
             }
-            let api = S3APIServer(store: store, configuration: s3, group: group, threadPool: threadPool, logger: logger)
+            let api = S3APIServer(store: localStore, configuration: s3, group: group, threadPool: threadPool, logger: logger)
             try await api.start()
             s3Server = api
         }
@@ -242,12 +267,40 @@ struct Serve: AsyncParsableCommand {
         logger.info("received \(signal); shutting down")
         watcher?.stop()
         runner?.stop()
+        if let notifier = runner?.notifier, notifier.pendingDeliveries > 0 {
+            let grace = rtmp.shutdownGrace
+            _ = try? await threadPool.runIfActive { notifier.waitForDeliveries(upTo: grace) }
+        }
         await http.shutdown()
         await s3Server?.shutdown()
         await server.shutdown()
         try await threadPool.shutdownGracefully()
         try await group.shutdownGracefully()
         logger.info("stopped")
+    }
+}
+
+extension Serve {
+    /// Checks the external bucket answers, and makes the default bucket there (with the
+    /// sample clip, as the embedded store's first start does). An unreachable service only
+    /// warns: plays and jobs retry, and work once it is back; wrong keys stop the start.
+    static func prepareExternal(_ store: RemoteObjectStore, defaultBucket: String, threadPool: NIOThreadPool, logger: Logger) async throws {
+        do {
+            try await threadPool.runIfActive {
+                try store.checkReachable()
+                guard try !store.bucketExists(defaultBucket) else { return }
+                try store.createBucket(defaultBucket)
+                logger.info("created bucket '\(defaultBucket)' in \(store.location)")
+                if let sample = DataFolder.bundledSample() {
+                    try store.putObject(bucket: defaultBucket, key: "sample.flv", file: sample, acl: .publicRead)
+                    logger.info("added sample clip: \(defaultBucket)/sample.flv")
+                }
+            }
+        } catch let error as StoreError where error.code == .serviceUnavailable {
+            logger.warning("the external store is not reachable yet: \(error)")
+        } catch {
+            throw ValidationError("the external store: \(error)")
+        }
     }
 }
 

@@ -141,4 +141,58 @@ final class JobsCommandTests: XCTestCase {
         XCTAssertEqual(published.count, shown.components(separatedBy: "published: ").count - 1, listing)
         XCTAssertEqual(try SluiceProcess.run(["jobs", "list", "--data", data]).output.split(separator: "\n").count, 1, "one job, not two")
     }
+
+    /// A batch from a job file, run by `sluice jobs run`: each job's webhook gets one JSON
+    /// POST when it ends, retried after the receiver fails once, and the command waits for
+    /// the deliveries before it exits.
+    func testBatchJobsNotifyTheirWebhookAndRetry() async throws {
+        try ExternalTool.require("python3")
+        let song = try await TestMedia.shared.path(.mp3)
+        let root = try temporaryFolder()
+        let data = root + "/data", uploads = root + "/uploads"
+        try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: song, toPath: uploads + "/tone.mp3")
+        try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: URL(fileURLWithPath: uploads + "/broken.mp3"))
+        let receiver = try WebhookReceiver.start(answering: [500], folder: root)
+        defer { receiver.stop() }
+        try """
+            inputs: [uploads/*.mp3]
+            preset: audio-only
+            prefix: podcast
+            metadata:
+              show: Test Tones
+            webhook: \(receiver.url)
+            """.write(toFile: root + "/batch.yml", atomically: true, encoding: .utf8)
+
+        let submitted = try SluiceProcess.run(["jobs", "submit", root + "/batch.yml", "--data", data])
+        XCTAssertEqual(submitted.status, 0, submitted.output)
+        let ran = try SluiceProcess.run(["jobs", "run", "--data", data])
+        XCTAssertEqual(ran.status, 0, ran.output)
+
+        // Delivered before `jobs run` returned: nothing may arrive later.
+        let deliveries = receiver.deliveries
+        XCTAssertEqual(deliveries.count, 3, "two jobs, and one retry after the 500: \(deliveries.map(\.body))\n\(ran.output)")
+        XCTAssertEqual(deliveries.map(\.answered), [500, 200, 200])
+        XCTAssertEqual(deliveries.first?.body["id"] as? Int, deliveries.dropFirst().first?.body["id"] as? Int, "the failed POST is sent again")
+        XCTAssertTrue(deliveries.allSatisfy { $0.path == "/hook" })
+        let final = deliveries.dropFirst()
+        let done = try XCTUnwrap(final.first { $0.body["state"] as? String == "done" }?.body, "\(final.map(\.body))")
+        XCTAssertEqual(done["input"] as? String, uploads + "/tone.mp3")
+        XCTAssertEqual(done["bucket"] as? String, "media")
+        XCTAssertEqual(done["metadata"] as? [String: String], ["show": "Test Tones"])
+        let objects = try XCTUnwrap(done["objects"] as? [String])
+        for name in ["aac-128.flv", "aac-64.flv", "mp3-128.flv", "tone.json"] {
+            XCTAssertTrue(objects.contains("podcast/tone/" + name), "\(name) missing from \(objects)")
+        }
+        XCTAssertNil(done["reason"])
+        let failed = try XCTUnwrap(final.first { $0.body["state"] as? String == "failed" }?.body, "\(final.map(\.body))")
+        XCTAssertEqual(failed["input"] as? String, uploads + "/broken.mp3")
+        XCTAssertTrue((failed["reason"] as? String)?.contains("not a media file") == true, "\(failed)")
+        XCTAssertEqual(failed["objects"] as? [String], [])
+        XCTAssertTrue(ran.output.contains("answered 500"), ran.output)
+
+        // What the webhook announced is what the store holds.
+        let listing = try SluiceProcess.run(["bucket", "ls", "media", "--recursive", "--data", data]).output
+        for object in objects { XCTAssertTrue(listing.contains(object), "\(object) not in \(listing)") }
+    }
 }

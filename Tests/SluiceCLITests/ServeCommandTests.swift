@@ -119,9 +119,12 @@ final class ServeCommandTests: XCTestCase {
 
     /// Starts `sluice serve` on free ports; returns the process, the RTMP and HTTP ports
     /// (read from its log) and the log file.
-    static func startServer(data: String) async throws -> (Process, Int, Int, String) {
+    static func startServer(data: String, environment: [String: String] = [:]) async throws -> (Process, Int, Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }.merging(environment) { $1 }
+        }
         process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0", "--shutdown-grace", "1"]
         let logFile = data + "/serve.log"
         FileManager.default.createFile(atPath: logFile, contents: nil)

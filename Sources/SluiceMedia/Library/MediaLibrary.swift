@@ -11,6 +11,12 @@ import Darwin
 public protocol MediaLibrary: Sendable {
     /// Opens the object for streaming, or nil when it does not exist or may not be streamed.
     func openMedia(bucket: String, key: String) -> MediaFile?
+    /// False when opening may wait on the network: then it happens only off the event loop.
+    var opensWithoutWaiting: Bool { get }
+}
+
+extension MediaLibrary {
+    public var opensWithoutWaiting: Bool { true }
 }
 
 /// Checks on object keys and bucket names that every library applies before touching a path.

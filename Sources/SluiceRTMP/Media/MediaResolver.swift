@@ -22,6 +22,7 @@ public struct MediaResolver: Sendable {
     /// nil instead of scanning (then a few system calls are all it costs).
     public func open(_ name: String, route: StreamRoute, onlyIfIndexed: Bool = false) -> Result<ReaderBox, Failure>? {
         guard let playpath = Playpath(name) else { return .failure(.notFound) }
+        if onlyIfIndexed, !library.opensWithoutWaiting { return nil }
         for candidate in playpath.candidateKeys {
             let key = route.keyPrefix + candidate
             guard let file = library.openMedia(bucket: route.bucket, key: key) else { continue }

@@ -26,7 +26,7 @@ public struct AWSChunkedDecoder {
     }
 
     public struct Failure: Error, Equatable, CustomStringConvertible {
-        public enum Kind: Equatable { case malformed, signatureDoesNotMatch }
+        public enum Kind: Equatable, Sendable { case malformed, signatureDoesNotMatch }
         public var kind: Kind
         public var message: String
         public var description: String { message }

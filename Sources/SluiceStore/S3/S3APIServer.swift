@@ -18,6 +18,9 @@ public struct S3APIConfiguration: Sendable {
     public var maximumConnections = 1000
     /// How far a signed request's x-amz-date may be from the server's clock.
     public var allowedClockSkew: TimeInterval = 15 * 60
+    /// A connection that neither sends nor receives for this long is closed: an idle
+    /// keep-alive connection, or a client that stalled mid-body.
+    public var idleTimeout: TimeAmount = .seconds(120)
 
     public init() {}
 }
@@ -33,6 +36,7 @@ public final class S3APIServer: Sendable {
     let logger: Logger
     private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?)>((nil, nil))
     private let connections = Atomic<Int>(0)
+    private let tracker = ConnectionTracker()
 
     public init(store: LocalObjectStore, configuration: S3APIConfiguration, group: any EventLoopGroup, threadPool: NIOThreadPool,
                 logger: Logger) {
@@ -50,14 +54,15 @@ public final class S3APIServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: configuration.host, port: configuration.port) { channel in
+            .bind(host: configuration.host, port: configuration.port) { [configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: configuration.idleTimeout), IdleCloser()])
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
         let port = listener.channel.localAddress?.port ?? configuration.port
-        let handler = S3RequestHandler(store: store, configuration: configuration, threadPool: threadPool, logger: logger)
+        let handler = S3RequestHandler(store: store, configuration: configuration, threadPool: threadPool, logger: logger, tracker: tracker)
         let task = Task { await self.accept(listener, handler: handler) }
         state.withLock { $0 = (listener.channel, task) }
         let keys = configuration.credentials.keys.sorted().joined(separator: ", ")
@@ -89,11 +94,69 @@ public final class S3APIServer: Sendable {
         }
     }
 
-    /// Stops accepting; requests in flight finish.
+    /// Stops accepting and closes idle keep-alive connections; requests in flight finish,
+    /// then their connections close.
     public func shutdown() async {
         let (channel, task) = state.withLock { $0 }
         try? await channel?.close()
+        tracker.stop()
         _ = await task?.value
+    }
+}
+
+/// Open connections, and whether each is between requests, so that shutdown closes the
+/// idle ones at once instead of waiting for their clients to hang up.
+final class ConnectionTracker: Sendable {
+    private struct State {
+        var next = 0
+        var stopping = false
+        var open: [Int: (channel: any Channel, busy: Bool)] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Nil once stopping: the connection should close.
+    func register(_ channel: any Channel) -> Int? {
+        state.withLock { state in
+            guard !state.stopping else { return nil }
+            state.next += 1
+            state.open[state.next] = (channel, false)
+            return state.next
+        }
+    }
+
+    /// Marks a connection busy (a request arrived) or idle (its response is done); false
+    /// when the server is stopping and the connection should close now.
+    func mark(_ id: Int, busy: Bool) -> Bool {
+        state.withLock { state in
+            state.open[id]?.busy = busy
+            return !state.stopping
+        }
+    }
+
+    func remove(_ id: Int) {
+        _ = state.withLock { $0.open.removeValue(forKey: id) }
+    }
+
+    func stop() {
+        let idle = state.withLock { state -> [any Channel] in
+            state.stopping = true
+            return state.open.values.filter { !$0.busy }.map(\.channel)
+        }
+        for channel in idle { channel.close(promise: nil) }
+    }
+}
+
+/// Closes a connection that has been silent both ways for the idle timeout.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }
 

@@ -25,7 +25,9 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .bucketAlreadyOwnedByYou, .bucketNotEmpty: status = .conflict
         case .invalidBucketName, .invalidKey, .invalidPart, .invalidPartOrder, .entityTooSmall: status = .badRequest
         case .storageFull: status = .insufficientStorage
-        case .internalError: status = .internalServerError
+        case .internalError, .invalidConfiguration: status = .internalServerError
+        case .accessDenied: status = .forbidden
+        case .serviceUnavailable: status = .serviceUnavailable
         }
         self.init(error.code.rawValue, status, error.message)
     }

@@ -41,14 +41,16 @@ struct S3RequestHandler: Sendable {
     let threadPool: NIOThreadPool
     let logger: Logger
     let router: S3Router
+    let tracker: ConnectionTracker
 
     /// S3's single-PUT limit.
     static let maximumObjectSize: Int64 = 5 * 1024 * 1024 * 1024
     static let maximumDocumentSize = 4 << 20
     static let owner = (id: "sluice", name: "sluice")
 
-    init(store: LocalObjectStore, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger) {
+    init(store: LocalObjectStore, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger, tracker: ConnectionTracker) {
         self.store = store
+        self.tracker = tracker
         self.configuration = configuration
         self.threadPool = threadPool
         self.logger = logger
@@ -56,10 +58,16 @@ struct S3RequestHandler: Sendable {
     }
 
     func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        guard let id = tracker.register(channel.channel) else {
+            try? await channel.channel.close()
+            return
+        }
+        defer { tracker.remove(id) }
         do {
             try await channel.executeThenClose { inbound, outbound in
                 let connection = S3Connection(inbound: inbound, outbound: outbound)
                 while let head = try await connection.nextHead() {
+                    let running = tracker.mark(id, busy: true)
                     let started = ContinuousClock.now
                     let requestID = Self.requestID()
                     var (reply, resource) = await respond(head, connection: connection, requestID: requestID)
@@ -67,13 +75,14 @@ struct S3RequestHandler: Sendable {
                     switch reply {
                     case .data(let s, _, _), .empty(let s, _), .file(let s, _, _, _): status = s
                     }
-                    let keepAlive = head.isKeepAlive
+                    // A server that is stopping answers this request, then closes.
+                    let keepAlive = head.isKeepAlive && running
                     if !keepAlive { reply = Self.closing(reply) }
                     try await write(reply, for: head, requestID: requestID, connection: connection)
                     let level: Logger.Level = status.code >= 500 ? .warning : .debug
                     logger.log(level: level, "S3 \(head.method) \(resource) \(status.code) \(started.duration(to: .now))")
                     let reusable = await connection.finishRequest()
-                    if !keepAlive || !reusable { break }
+                    if !keepAlive || !reusable || !tracker.mark(id, busy: false) { break }
                 }
             }
         } catch {

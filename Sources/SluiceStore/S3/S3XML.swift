@@ -143,4 +143,22 @@ enum S3Date {
         parts.tm_sec = clock[2]
         return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
     }
+
+    /// Parses the XML form, `2026-11-25T10:00:00.000Z` (milliseconds optional); nil for anything else.
+    static func parseISO8601(_ text: String) -> Date? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.hasSuffix("Z") else { return nil }
+        let fields = trimmed.dropLast().split(whereSeparator: { "-T:".contains($0) })
+        guard fields.count == 6, let year = Int32(fields[0]), let month = Int32(fields[1]), let day = Int32(fields[2]),
+              let hour = Int32(fields[3]), let minute = Int32(fields[4]), let seconds = Double(fields[5])
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = Int32(seconds.rounded(.down))
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)) + (seconds - seconds.rounded(.down)))
+    }
 }

@@ -1,0 +1,66 @@
+import Foundation
+import SluiceTestSupport
+import XCTest
+
+/// `sluice serve` and `sluice bucket` with the objects on an external S3 service
+/// (`moto_server`): what is published there plays over RTMP, checked with rtmpdump, and
+/// the AWS CLI sees the objects on the service itself.
+final class ExternalStoreTests: XCTestCase {
+    func testServeAndBucketCommandsOnAnExternalS3Service() async throws {
+        try ExternalTool.require("rtmpdump")
+        let aws = try ExternalTool.require("aws", install: "pip install awscli")
+        let moto = try MotoServer.start()
+        defer { moto.stop() }
+        let data = NSTemporaryDirectory() + "sluice-external-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let awsEnvironment = ["AWS_ACCESS_KEY_ID": MotoServer.accessKey, "AWS_SECRET_ACCESS_KEY": MotoServer.secretKey,
+                              "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"]
+        let made = try await ExternalTool.run([aws, "--endpoint-url", moto.endpoint, "s3", "mb", "s3://external"], environment: awsEnvironment)
+        XCTAssertEqual(made.status, 0, made.standardError)
+        try """
+            store:
+              backend: s3
+              endpoint: \(moto.endpoint)
+              bucket: external
+              prefix: site
+              access-key: \(MotoServer.accessKey)
+              secret-key: \(MotoServer.secretKey)
+            """.write(toFile: data + "/sluice.yml", atomically: true, encoding: .utf8)
+
+        let (process, port, _, logFile) = try await ServeCommandTests.startServer(data: data)
+        defer { process.terminate() }
+        let log = try String(contentsOfFile: logFile, encoding: .utf8)
+        XCTAssertTrue(log.contains("objects are kept in bucket external/site/ at \(moto.endpoint)"), log)
+        XCTAssertTrue(log.contains("added sample clip: media/sample.flv"), log)
+        XCTAssertTrue(log.contains("the embedded S3 API is off"), log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data + "/buckets/media/sample.flv"), "the sample goes to the external store")
+
+        // The sample, fetched from the service into the cache on first play.
+        let first = data + "/first.flv"
+        let played = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "sample.flv", "-o", first], timeout: 30)
+        XCTAssertEqual(played.status, 0, played.standardError)
+        XCTAssertGreaterThan(try FLVFile(path: first).mediaKeptByLibrtmp.count, 1000)
+
+        // Published with `sluice bucket`: private refuses, public-read plays.
+        let clip = data + "/clip.flv"
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "get", "media/sample.flv", clip, "--data", data]).status, 0)
+        let put = try SluiceProcess.run(["bucket", "put", clip, "media/talks/clip.flv", "--data", data])
+        XCTAssertEqual(put.status, 0, put.output)
+        let refused = try await ExternalTool.run(["rtmpdump", "-z", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "talks/clip", "-o", "/dev/null"], timeout: 20)
+        XCTAssertTrue(refused.standardError.contains("NetStream.Play.StreamNotFound"), refused.standardError)
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "acl", "media/talks/clip.flv", "public-read", "--data", data]).status, 0)
+        let second = data + "/second.flv"
+        let playedAgain = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "talks/clip", "-o", second], timeout: 30)
+        XCTAssertEqual(playedAgain.status, 0, playedAgain.standardError)
+        XCTAssertEqual(try FLVFile(path: second).mediaKeptByLibrtmp.count, try FLVFile(path: first).mediaKeptByLibrtmp.count)
+
+        // The objects really are on the service, under the prefix.
+        let listed = try await ExternalTool.run([aws, "--endpoint-url", moto.endpoint, "s3", "ls", "--recursive", "s3://external/site/media/"],
+                                                environment: awsEnvironment)
+        XCTAssertTrue(listed.output.contains("site/media/sample.flv"), listed.output)
+        XCTAssertTrue(listed.output.contains("site/media/talks/clip.flv"), listed.output)
+        let listing = try SluiceProcess.run(["bucket", "ls", "media", "--recursive", "--data", data])
+        XCTAssertTrue(listing.output.contains("public-read  talks/clip.flv"), listing.output)
+    }
+}
