@@ -6,6 +6,9 @@ import GRDB
 /// is claimed by exactly one runner slot by an UPDATE that only a queued row matches.
 public final class JobQueue: Sendable {
     let database: DatabasePool
+    /// Signalled when this process queues a job, so that a runner sharing this queue starts
+    /// it at once instead of at its next poll (other processes' jobs wait for the poll).
+    private let arrivals = DispatchSemaphore(value: 0)
 
     public init(dataFolder: String) throws {
         try FileManager.default.createDirectory(atPath: dataFolder, withIntermediateDirectories: true)
@@ -55,7 +58,7 @@ public final class JobQueue: Sendable {
 
     @discardableResult
     public func submit(_ spec: JobSpec, maxAttempts: Int = 3) throws -> Job {
-        try database.write { db in
+        let job = try database.write { db in
             let now = Date()
             try db.execute(sql: """
                 INSERT INTO job (spec, state, priority, attempts, maxAttempts, progress, published, created, updated)
@@ -63,6 +66,13 @@ public final class JobQueue: Sendable {
                 """, arguments: [Self.text(spec), spec.priority, maxAttempts, now, now])
             return Self.job(try Row.fetchOne(db, sql: "SELECT * FROM job WHERE id = ?", arguments: [db.lastInsertedRowID])!)
         }
+        arrivals.signal()
+        return job
+    }
+
+    /// Waits until this process queues a job or `timeout` passes, whichever is first.
+    public func waitForArrival(timeout: TimeInterval) {
+        _ = arrivals.wait(timeout: .now() + timeout)
     }
 
     public func job(_ id: Int64) throws -> Job? {

@@ -13,7 +13,8 @@ public struct JobRunnerConfiguration: Sendable {
     public var baseURL = "rtmp://127.0.0.1:1935/cfx/st"
     /// First retry delay after a transient failure; doubles each attempt, at most 10 min.
     public var retryDelay: TimeInterval = 30
-    /// How often an idle slot looks for due jobs.
+    /// How often an idle slot looks for due jobs queued by other processes or due for a
+    /// retry (a job queued in this process wakes a slot at once).
     public var pollInterval: TimeInterval = 0.2
 
     public init(workFolder: String) {
@@ -85,7 +86,7 @@ public final class JobRunner: Sendable {
             }
             guard let job else {
                 if !idle { idleSlots.add(1, ordering: .relaxed); idle = true }
-                Thread.sleep(forTimeInterval: configuration.pollInterval)
+                queue.waitForArrival(timeout: configuration.pollInterval)
                 continue
             }
             if idle { idleSlots.subtract(1, ordering: .relaxed); idle = false }

@@ -195,4 +195,62 @@ final class JobsCommandTests: XCTestCase {
         let listing = try SluiceProcess.run(["bucket", "ls", "media", "--recursive", "--data", data]).output
         for object in objects { XCTAssertTrue(listing.contains(object), "\(object) not in \(listing)") }
     }
+
+    /// The data folder on a 1 MB file system: the encode runs out of space, the job waits
+    /// (attempts untouched, the upload kept in place), and once space returns it finishes.
+    func testFullDiskWaitsForSpaceAndLosesNothing() async throws {
+        let source = try await TestMedia.shared.path(.source480)
+        let root = try temporaryFolder()
+        let data = root + "/data", uploads = root + "/uploads"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
+        // A small tmpfs is the only honest full disk; mounting needs root.
+        let mounted = try await ExternalTool.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", data], timeout: 10)
+        guard mounted.status == 0 else { throw XCTSkip("cannot mount a small tmpfs here: \(mounted.standardError)") }
+        defer { _ = try? TestMount.umount(data) }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
+        process.arguments = ["watch", uploads, "--data", data, "--stable-seconds", "0.5", "--retry-delay", "0.5"]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }
+        let logFile = root + "/watch.log"
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try FileManager.default.copyItem(atPath: source, toPath: uploads + "/talk.mp4")
+
+        func log() -> String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+        try await waitFor("two full-disk failures") { log().components(separatedBy: "No space left on device").count - 1 >= 2 }
+        let waiting = try SluiceProcess.run(["jobs", "show", "1", "--data", data]).output
+        XCTAssertTrue(waiting.contains("attempts: 0 of 3"), "a full disk uses up no attempts: \(waiting)")
+        XCTAssertTrue(waiting.contains("reason: ") && waiting.contains("No space left on device"), waiting)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: uploads + "/failed"), [], "a full disk is not the upload's fault")
+        let processing = uploads + "/.sluice-processing"
+        let held = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: processing).first)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: processing + "/" + held)), try Data(contentsOf: URL(fileURLWithPath: source)))
+
+        let grown = try await ExternalTool.run(["mount", "-o", "remount,size=128m", data], timeout: 10)
+        XCTAssertEqual(grown.status, 0, grown.standardError)
+        try await waitFor("the job to finish once space returns") { FileManager.default.fileExists(atPath: uploads + "/done/talk.mp4") }
+        let done = try SluiceProcess.run(["jobs", "show", "1", "--data", data]).output
+        XCTAssertTrue(done.contains("job 1: done") && done.contains("attempts: 1 of 3"), done)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: uploads + "/done/talk.mp4")), try Data(contentsOf: URL(fileURLWithPath: source)))
+        let listing = try SluiceProcess.run(["bucket", "ls", "media/talk/", "--data", data]).output
+        for name in ["480p.flv", "360p.flv", "talk.json"] { XCTAssertTrue(listing.contains(name), "\(name) missing: \(listing)") }
+    }
+}
+
+/// Unmounts a test's file system; lazily, so a process still holding it does not block.
+enum TestMount {
+    static func umount(_ path: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/umount")
+        process.arguments = ["-l", path]
+        try process.run()
+        process.waitUntilExit()
+    }
 }
