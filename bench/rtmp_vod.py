@@ -10,7 +10,7 @@ Prints, for each server and as Sluice/nginx ratios:
   - 200 real-time clients (rtmpdump -R -b 3000, paced by the server): server CPU per
     client-second
   - time to first video message (median)
-Server CPU is read from /proc/PID/task/*/stat (utime + stime); peak RSS from VmHWM.
+Server CPU is read from /proc/PID/stat (utime + stime, all threads); peak RSS from VmHWM.
 Results also go to bench/out/rtmp_vod.json.
 """
 import argparse
@@ -18,56 +18,21 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
+from servers import cpu_seconds, free_port, peak_rss_mb, wait_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
 MEDIA = os.path.join(OUT, "media")
 CLIP = "clip720.flv"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def cpu_seconds(pid):
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            fields = open(f"/proc/{pid}/task/{task}/stat").read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except FileNotFoundError:
-            pass
-    return total / TICKS
-
-
-def peak_rss_mb(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def make_clip():

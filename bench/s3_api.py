@@ -27,7 +27,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,36 +34,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from servers import cpu_seconds, free_port, wait_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
 SLUICE = os.path.join(ROOT, ".build", "release", "sluice")
-TICKS = os.sysconf("SC_CLK_TCK")
 ACCESS_KEY = "BENCHACCESSKEY"
 SECRET_KEY = "bench/secret/key/0123456789"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def cpu_seconds(pid):
-    """utime + stime of the whole process, threads that have ended included (moto's
-    server starts a thread per connection)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 class Moto:

@@ -202,7 +202,7 @@ final class RemoteObjectStoreTests: XCTestCase, @unchecked Sendable {
 
     /// A service that is down is a transient failure (jobs retry), said in plain words.
     func testUnreachableServiceIsTransient() throws {
-        let store = try store("http://127.0.0.1:\(try MotoServer.freePort())")
+        let store = try store("http://127.0.0.1:\(try PeerProcess.freePort())")
         let error = storeError { _ = try store.bucketExists("media") }
         XCTAssertEqual(error?.code, .serviceUnavailable)
         XCTAssertTrue(error?.isTransient == true)

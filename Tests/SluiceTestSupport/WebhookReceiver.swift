@@ -6,7 +6,7 @@ import Glibc
 /// A webhook endpoint we did not write: Python's `http.server` on a free loopback port.
 /// It answers the statuses it is given in turn (then 200 for ever) and records every POST
 /// (path, answered status, JSON body) for the test to read.
-public final class WebhookReceiver: @unchecked Sendable {
+public final class WebhookReceiver: Sendable {
     public struct Delivery: Sendable {
         public var path: String
         public var answered: Int
@@ -14,9 +14,9 @@ public final class WebhookReceiver: @unchecked Sendable {
         let raw: Data
     }
 
-    public let port: Int
+    public var port: Int { peer.port }
     public var url: String { "http://127.0.0.1:\(port)/hook" }
-    private let process: Process
+    private let peer: PeerProcess
     private let log: String
 
     static let script = """
@@ -39,31 +39,17 @@ public final class WebhookReceiver: @unchecked Sendable {
 
     /// `statuses`: what the first requests get, in order; later ones get 200.
     public static func start(answering statuses: [Int] = [], folder: String) throws -> WebhookReceiver {
-        let port = try MotoServer.freePort()
+        let port = try PeerProcess.freePort()
         let log = folder + "/webhook-\(port).jsonl"
         FileManager.default.createFile(atPath: log, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ExternalTool.require("python3"))
-        process.arguments = ["-c", script, "\(port)", log, statuses.map(String.init).joined(separator: ",")]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let receiver = WebhookReceiver(port: port, process: process, log: log)
-        for _ in 0..<100 {
-            if MotoServer.canConnect(port: port) { return receiver }
-            guard process.isRunning else { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        receiver.stop()
-        throw ExternalTool.Failure(description: "the webhook receiver did not start on port \(port)")
+        let arguments = ["-c", script, "\(port)", log, statuses.map(String.init).joined(separator: ",")]
+        return WebhookReceiver(peer: try PeerProcess(try ExternalTool.require("python3"), arguments, port: port, name: "the webhook receiver"), log: log)
     }
 
-    private init(port: Int, process: Process, log: String) {
-        self.port = port
-        self.process = process
+    private init(peer: PeerProcess, log: String) {
+        self.peer = peer
         self.log = log
     }
-
-    deinit { stop() }
 
     /// What arrived so far, in order.
     public var deliveries: [Delivery] {
@@ -75,10 +61,5 @@ public final class WebhookReceiver: @unchecked Sendable {
         }
     }
 
-    /// SIGKILL, for the reason `MotoServer.stop` gives.
-    public func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
+    public func stop() { peer.stop() }
 }
