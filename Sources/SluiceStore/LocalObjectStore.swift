@@ -164,6 +164,17 @@ public final class LocalObjectStore: Sendable {
     /// The absolute path of an object's body, for reading.
     public func bodyPath(_ info: ObjectInfo) -> String { dataFolder + "/" + info.path }
 
+    /// The body file of a public-read object, or nil when there is none: all the RTMP
+    /// server needs to play it. This runs on every play, on the event loop, so it is one
+    /// prepared statement and no transaction (a single SELECT is consistent on its own).
+    public func publicBodyPath(bucket: String, key: String) -> String? {
+        let path = try? database.unsafeRead { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT path FROM object WHERE bucket = ? AND key = ? AND acl = ?"),
+                                arguments: [bucket, key, ObjectACL.publicRead.rawValue])
+        }
+        return path.flatMap { $0 }.map { dataFolder + "/" + $0 }
+    }
+
     public func getObjectData(bucket: String, key: String) throws(StoreError) -> Data {
         let info = try headObject(bucket: bucket, key: key)
         guard let data = FileManager.default.contents(atPath: bodyPath(info)) else {
@@ -296,7 +307,7 @@ public final class LocalObjectStore: Sendable {
     }
 
     static func object(_ db: Database, bucket: String, key: String) throws -> ObjectInfo? {
-        try Row.fetchOne(db, sql: "SELECT * FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, key]).map(info)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, key]).map(info)
     }
 
     static func metadataText(_ metadata: [String: String]) -> String {
@@ -304,7 +315,8 @@ public final class LocalObjectStore: Sendable {
     }
 
     static func metadata(_ text: String) -> [String: String] {
-        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String] ?? [:]
+        if text == "{}" { return [:] }
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String] ?? [:]
     }
 
     static func insertOrReplace(_ db: Database, _ info: ObjectInfo) throws {

@@ -10,7 +10,7 @@ public struct StoreMediaLibrary: MediaLibrary {
     }
 
     public func openMedia(bucket: String, key: String) -> MediaFile? {
-        guard ObjectKey.isSafe(key), let info = try? store.headObject(bucket: bucket, key: key), info.acl == .publicRead else { return nil }
-        return MediaFile(path: store.bodyPath(info))
+        guard ObjectKey.isSafe(key), let path = store.publicBodyPath(bucket: bucket, key: key) else { return nil }
+        return MediaFile(path: path)
     }
 }
