@@ -8,9 +8,10 @@ struct BucketCommand: ParsableCommand {
         abstract: "Manage buckets and objects in the store.",
         discussion: """
             Works on the store directly, also while `sluice serve` runs: the server sees
-            changes at once. Only public-read objects stream over RTMP. The store is the data
-            folder's, or the external S3-compatible bucket when store.backend is s3 in
-            DATA/sluice.yml (or SLUICE_STORE_BACKEND=s3 and the other SLUICE_STORE_* variables).
+            changes at once. Only public-read objects stream over RTMP. The store is the
+            data folder's, or the external S3-compatible bucket when store.backend is s3
+            in DATA/sluice.yml (or SLUICE_STORE_BACKEND=s3 and the other SLUICE_STORE_*
+            variables).
 
               sluice bucket mb media
               sluice bucket put talk.flv media/talks/talk.flv --acl public-read

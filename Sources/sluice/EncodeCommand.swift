@@ -10,12 +10,12 @@ struct EncodeCommand: ParsableCommand {
         discussion: """
             Each INPUT becomes OUT/ASSET/ (ASSET is the file name without its extension):
             one RUNG.flv per rendition, ASSET.f4m, ASSET.smil and ASSET.json. Renditions
-            appear only when the whole input succeeded; the input is never modified.
-            A progress bar shows on a terminal; plain log lines otherwise; --json prints one
+            appear only when the whole input succeeded; the input is never modified. A
+            progress bar shows on a terminal; plain log lines otherwise; --json prints one
             JSON object per input on standard output. Exits non-zero if any input failed.
 
               sluice encode talk.mp4 --preset dynamic-streaming --out encoded
-              sluice presets explain dynamic-streaming --input talk.mp4   # the plan, first
+              sluice presets explain dynamic-streaming --input talk.mp4  # plan first
             """
     )
 
@@ -49,7 +49,7 @@ struct EncodeCommand: ParsableCommand {
             let asset = AssetName.from(input)
             let folder = (out as NSString).appendingPathComponent(asset)
             let existed = FileManager.default.fileExists(atPath: folder)
-            do {
+            do throws(TranscodeError) {
                 let source = try SourceProbe.probe(input)
                 let ladder = try LadderPlanner.plan(chosen, for: source)
                 reporter.begin(input: input, ladder: ladder)
@@ -58,7 +58,7 @@ struct EncodeCommand: ParsableCommand {
                 let result = try transcoder.run()
                 let manifests = try Manifests.write(result, asset: asset, folder: folder, baseURL: baseURL, streamPrefix: asset)
                 reporter.done(input: input, result: result, manifests: manifests)
-            } catch let error as TranscodeError {
+            } catch {
                 failures += 1
                 if !existed { try? FileManager.default.removeItem(atPath: folder) }
                 reporter.failed(input: input, reason: error.description)

@@ -82,8 +82,9 @@ struct JobsCommand: ParsableCommand {
         commandName: "jobs",
         abstract: "Submit, follow and manage encode-and-publish jobs.",
         discussion: """
-            Jobs live in DATA/jobs.sqlite. `sluice serve` (with watch.folder set), `sluice watch`
-            and `sluice jobs run` run them; the other commands work beside a running runner.
+            Jobs live in DATA/jobs.sqlite. `sluice serve` (with watch.folder set), `sluice
+            watch` and `sluice jobs run` run them; the other commands work beside a
+            running runner.
 
               sluice jobs submit jobs/single.yml
               sluice jobs list
@@ -248,10 +249,11 @@ struct WatchCommand: ParsableCommand {
         abstract: "Turn files dropped in a folder into published renditions.",
         discussion: """
             A file becomes a job once its size and modification time stay the same for
-            --stable-seconds (copies in progress and dot-files are ignored). Its renditions and
-            manifests go to BUCKET/PREFIX/ASSET/; the file then moves to DIR/done/, or to
-            DIR/failed/ beside NAME.error.txt saying why. Nothing is deleted, and nothing is
-            taken twice, also across restarts. Stop with Ctrl-C; a running encode is requeued.
+            --stable-seconds (copies in progress and dot-files are ignored). Its
+            renditions and manifests go to BUCKET/PREFIX/ASSET/; the file then moves to
+            DIR/done/, or to DIR/failed/ beside NAME.error.txt saying why. Nothing is
+            deleted, and nothing is taken twice, also across restarts. Stop with Ctrl-C; a
+            running encode is requeued.
 
               sluice watch uploads --preset dynamic-streaming --prefix talks
             """

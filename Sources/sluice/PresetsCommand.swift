@@ -8,8 +8,8 @@ struct PresetsCommand: ParsableCommand {
         abstract: "List encoding presets, and explain the ladder one would make for an input.",
         discussion: """
             Presets are YAML files (NAME.yml) in the presets folder: --presets-dir, else
-            SLUICE_PRESETS, else ./presets, else the presets/ folder of Sluice's own checkout.
-            A path (./my-ladder.yml) may stand wherever a preset name does.
+            SLUICE_PRESETS, else ./presets, else the presets/ folder of Sluice's own
+            checkout. A path (./my-ladder.yml) may stand wherever a preset name does.
             """,
         subcommands: [List.self, Explain.self]
     )

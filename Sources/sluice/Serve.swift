@@ -14,41 +14,45 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the RTMP server (and the public HTTP listener) on the data folder.",
         discussion: """
-            Plays the default bucket's public-read objects at rtmp://HOST:1935/cfx/st/<key>: FLV
-            by name with or without .flv, mp4:NAME and mp3:NAME, in sub-folders too. Files put in
-            DATA/buckets/NAME/ by hand are registered as public-read objects on start; use
-            `sluice bucket` for the rest. The default bucket is 'media'; on first start it holds
-            sample.flv, so this works at once:
+            Plays the default bucket's public-read objects at
+            rtmp://HOST:1935/cfx/st/<key>: FLV by name with or without .flv, mp4:NAME and
+            mp3:NAME, in sub-folders too. Files put in DATA/buckets/NAME/ by hand are
+            registered as public-read objects on start; use `sluice bucket` for the rest.
+            The default bucket is 'media'; on first start it holds sample.flv, so this
+            works at once:
 
               rtmpdump -r rtmp://127.0.0.1:1935/cfx/st -y sample.flv -o out.flv
 
             Settings (flag / SLUICE_ variable / sluice.yml key):
-              --rtmp-host, --rtmp-port          rtmp.host, rtmp.port (0.0.0.0, 1935)
-              --http-port                       http.port (80, or 8080 when 80 cannot be bound)
-              --s3-port                         s3.port (9000; -1 disables the S3 API)
-                                                s3.host (the RTMP host), s3.region (us-east-1),
-                                                s3.domain (localhost: BUCKET.localhost is
-                                                virtual-host style), s3.access-key, s3.secret-key
-              --max-connections                 rtmp.max-connections (2000)
-              --chunk-size                      rtmp.chunk-size (4096)
-              --idle-timeout                    rtmp.idle-timeout, seconds (120)
-              --shutdown-grace                  shutdown-grace, seconds (5)
-              --default-bucket                  default-bucket (media)
-              --log-level                       log-level (info)
+              --rtmp-host, --rtmp-port  rtmp.host, rtmp.port (0.0.0.0, 1935)
+              --http-port               http.port (80, or 8080 when 80 is taken)
+              --s3-port                 s3.port (9000; -1 disables the S3 API)
+                                        s3.host (the RTMP host), s3.region
+                                        (us-east-1), s3.domain (localhost:
+                                        BUCKET.localhost is virtual-host
+                                        style), s3.access-key, s3.secret-key
+              --max-connections         rtmp.max-connections (2000)
+              --chunk-size              rtmp.chunk-size (4096)
+              --idle-timeout            rtmp.idle-timeout, seconds (120)
+              --shutdown-grace          shutdown-grace, seconds (5)
+              --default-bucket          default-bucket (media)
+              --log-level               log-level (info)
             With watch.folder set, files dropped there are encoded with watch.preset
-            (dynamic-streaming) and published public-read under default-bucket/watch.prefix/ASSET/,
-            as `sluice watch` does; watch.stable-seconds (2), jobs.concurrency (1).
+            (dynamic-streaming) and published public-read under
+            default-bucket/watch.prefix/ASSET/, as `sluice watch` does;
+            watch.stable-seconds (2), jobs.concurrency (1).
 
             \(StoreBackend.help)
-            The embedded S3 API is off then: the external service is the API.
 
             The S3-compatible API signs with AWS Signature V4. Unless s3.access-key and
             s3.secret-key are set, a key pair is made on first start, printed, and kept in
             DATA/s3-credentials.yml:
 
-              aws --endpoint-url http://127.0.0.1:9000 s3 cp talk.flv s3://media/talk.flv --acl public-read
+              aws --endpoint-url http://127.0.0.1:9000 \\
+                  s3 cp talk.flv s3://media/talk.flv --acl public-read
 
-            SIGINT or SIGTERM stop accepting, let plays finish for the grace period, then stop them.
+            SIGINT or SIGTERM stop accepting, let plays finish for the grace period, then
+            stop them.
             """
     )
 

@@ -18,11 +18,12 @@ enum StoreBackend {
     ]
 
     static let help = """
-        store.backend (local) keeps objects in DATA/; with s3 they live in one bucket of an
-        external S3-compatible service: store.endpoint (http(s)://HOST:PORT), store.region
-        (us-east-1), store.bucket, store.prefix (a folder in it), store.access-key,
-        store.secret-key. Played objects are then cached in DATA/cache, trimmed to
-        store.cache-size-mb (10240).
+        store.backend (local) keeps objects in DATA/; with s3 they live in one bucket
+        of an external S3-compatible service: store.endpoint (http(s)://HOST:PORT),
+        store.region (us-east-1), store.bucket, store.prefix (a folder in it),
+        store.access-key, store.secret-key. Played objects are then cached in
+        DATA/cache, trimmed to store.cache-size-mb (10240). The embedded S3 API is
+        off then: the service's own API is the one to use.
         """
 
     /// The external service's settings, or nil for the embedded store.
