@@ -202,12 +202,9 @@ final class JobsCommandTests: XCTestCase {
         let source = try await TestMedia.shared.path(.source480)
         let root = try temporaryFolder()
         let data = root + "/data", uploads = root + "/uploads"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
-        // A small tmpfs is the only honest full disk; mounting needs root.
-        let mounted = try await ExternalTool.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", data], timeout: 10)
-        guard mounted.status == 0 else { throw XCTSkip("cannot mount a small tmpfs here: \(mounted.standardError)") }
-        defer { _ = try? TestMount.umount(data) }
+        let disk = try await SmallFileSystem.mount(at: data, megabytes: 1)
+        defer { disk.unmount() }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
@@ -233,8 +230,7 @@ final class JobsCommandTests: XCTestCase {
         let held = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: processing).first)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: processing + "/" + held)), try Data(contentsOf: URL(fileURLWithPath: source)))
 
-        let grown = try await ExternalTool.run(["mount", "-o", "remount,size=128m", data], timeout: 10)
-        XCTAssertEqual(grown.status, 0, grown.standardError)
+        try await disk.grow(to: 128)
         try await waitFor("the job to finish once space returns") { FileManager.default.fileExists(atPath: uploads + "/done/talk.mp4") }
         let done = try SluiceProcess.run(["jobs", "show", "1", "--data", data]).output
         XCTAssertTrue(done.contains("job 1: done") && done.contains("attempts: 1 of 3"), done)
@@ -244,13 +240,3 @@ final class JobsCommandTests: XCTestCase {
     }
 }
 
-/// Unmounts a test's file system; lazily, so a process still holding it does not block.
-enum TestMount {
-    static func umount(_ path: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/umount")
-        process.arguments = ["-l", path]
-        try process.run()
-        process.waitUntilExit()
-    }
-}

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import SluiceMedia
 @testable import SluiceStore
+import SluiceTestSupport
 import XCTest
 
 final class LocalObjectStoreTests: XCTestCase {
@@ -111,5 +112,46 @@ final class LocalObjectStoreTests: XCTestCase {
         try command.createBucket("media")
         try command.putObject(bucket: "media", key: "x.flv", data: Data("x".utf8), acl: .publicRead)
         XCTAssertEqual(try server.headObject(bucket: "media", key: "x.flv").acl, .publicRead)
+    }
+
+    /// A put that runs out of disk says StorageFull and keeps nothing of itself: the old
+    /// body still serves, no partial file or row is left, and once there is room the same
+    /// put succeeds.
+    func testFullDiskKeepsTheOldObjectAndNothingPartial() async throws {
+        let disk = try await SmallFileSystem.mount(at: try dataFolder() + "/data", megabytes: 2)
+        defer { disk.unmount() }
+        let store = try LocalObjectStore(dataFolder: disk.path)
+        try store.createBucket("media")
+        let small = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        let old = try store.putObject(bucket: "media", key: "talk.flv", data: small, acl: .publicRead)
+        func bodyFiles() -> [String] {
+            (FileManager.default.enumerator(atPath: disk.path)?.allObjects as? [String] ?? []).filter { path in
+                var info = stat()
+                return !path.hasPrefix("sluice.sqlite") && lstat(disk.path + "/" + path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+            }.sorted()
+        }
+        let before = bodyFiles()
+
+        let big = NSTemporaryDirectory() + "sluice-big-\(UUID().uuidString)"
+        try Data((0..<4_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: URL(fileURLWithPath: big))
+        defer { try? FileManager.default.removeItem(atPath: big) }
+        XCTAssertThrowsError(try store.putObject(bucket: "media", key: "talk.flv", file: big, acl: .publicRead)) { error in
+            XCTAssertEqual((error as? StoreError)?.code, .storageFull, "\(error)")
+            XCTAssertTrue("\(error)".contains("disk is full"), "\(error)")
+        }
+        XCTAssertThrowsError(try store.putObject(bucket: "media", key: "new.flv", file: big)) { error in
+            XCTAssertEqual((error as? StoreError)?.code, .storageFull, "\(error)")
+        }
+        let kept = try store.headObject(bucket: "media", key: "talk.flv")
+        XCTAssertEqual([kept.etag, kept.path, "\(kept.size)"], [old.etag, old.path, "\(old.size)"])
+        XCTAssertEqual(try store.getObjectData(bucket: "media", key: "talk.flv"), small)
+        XCTAssertEqual(store.publicBodyPath(bucket: "media", key: "talk.flv"), store.bodyPath(old))
+        XCTAssertThrowsError(try store.headObject(bucket: "media", key: "new.flv")) { XCTAssertEqual(($0 as? StoreError)?.code, .noSuchKey) }
+        XCTAssertEqual(bodyFiles(), before, "no partial body is left behind")
+
+        try await disk.grow(to: 16)
+        let replaced = try store.putObject(bucket: "media", key: "talk.flv", file: big, acl: .publicRead)
+        XCTAssertEqual(replaced.size, 4_000_000)
+        XCTAssertEqual(try store.getObjectData(bucket: "media", key: "talk.flv").count, 4_000_000)
     }
 }
