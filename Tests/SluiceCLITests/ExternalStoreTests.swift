@@ -62,5 +62,23 @@ final class ExternalStoreTests: XCTestCase {
         XCTAssertTrue(listed.output.contains("site/media/talks/clip.flv"), listed.output)
         let listing = try SluiceProcess.run(["bucket", "ls", "media", "--recursive", "--data", data])
         XCTAssertTrue(listing.output.contains("public-read  talks/clip.flv"), listing.output)
+
+        // The job runner publishes there too, and what it publishes plays at once.
+        let song = try await TestMedia.shared.path(.mp3)
+        try "input: \(song)\npreset: audio-only\nprefix: podcast\nasset: tone\n".write(toFile: data + "/job.yml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try SluiceProcess.run(["jobs", "submit", data + "/job.yml", "--data", data]).status, 0)
+        let ran = try SluiceProcess.run(["jobs", "run", "--data", data])
+        XCTAssertEqual(ran.status, 0, ran.output)
+        XCTAssertTrue(try SluiceProcess.run(["jobs", "show", "1", "--data", data]).output.contains("job 1: done"), ran.output)
+        let published = try await ExternalTool.run([aws, "--endpoint-url", moto.endpoint, "s3", "ls", "--recursive", "s3://external/site/media/podcast/"],
+                                                   environment: awsEnvironment)
+        for name in ["aac-128.flv", "aac-64.flv", "mp3-128.flv", "tone.json", "tone.f4m"] {
+            XCTAssertTrue(published.output.contains("site/media/podcast/tone/" + name), "\(name) missing: \(published.output)")
+        }
+        let third = data + "/third.flv"
+        let playedRendition = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "podcast/tone/aac-64.flv", "-o", third],
+                                                         timeout: 30)
+        XCTAssertTrue(playedRendition.status == 0 || playedRendition.standardError.contains("Download may be incomplete"), playedRendition.standardError)
+        XCTAssertGreaterThan(try FLVFile(path: third).mediaKeptByLibrtmp.count, 500, "30 s of AAC frames")
     }
 }
