@@ -190,16 +190,20 @@ struct Serve: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
-        let localStore = try LocalObjectStore(dataFolder: folder.path)
+        // The embedded store, unless the objects live on an external service.
+        let embedded: LocalObjectStore?
         let store: any ObjectStore
         let library: any MediaLibrary
         if let external {
             let remote = try RemoteObjectStore(configuration: external)
+            embedded = nil
             store = remote
             logger.info("objects are kept in \(remote.location)")
             try await Self.prepareExternal(remote, defaultBucket: bucket, threadPool: threadPool, logger: logger)
             library = CachingMediaLibrary(store: remote, folder: folder.path + "/cache", capacity: cacheBytes, logger: logger)
         } else {
+            let localStore = try LocalObjectStore(dataFolder: folder.path)
+            embedded = localStore
             store = localStore
             let imported = try localStore.importBucketFolders()
             if imported > 0 {
@@ -214,16 +218,16 @@ struct Serve: AsyncParsableCommand {
         let rtmpPort = try await server.start()
 
         var s3Server: S3APIServer?
-        if s3.port >= 0 && external != nil {
+        if s3.port >= 0, embedded == nil {
             logger.notice("the embedded S3 API is off: objects live in \(store.location), whose own API serves them")
-        } else if s3.port >= 0 {
+        } else if s3.port >= 0, let embedded {
             do {
                 let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
                 s3.credentials = [keys.accessKey: keys.secretKey]
             } catch {
                 throw ValidationError("\(error)")
             }
-            let api = S3APIServer(store: localStore, configuration: s3, group: group, threadPool: threadPool, logger: logger)
+            let api = S3APIServer(store: embedded, configuration: s3, group: group, threadPool: threadPool, logger: logger)
             try await api.start()
             s3Server = api
         }

@@ -117,9 +117,12 @@ public final class RemoteObjectStore: ObjectStore {
 
     public func bucketExists(_ name: String) throws(StoreError) -> Bool {
         guard ObjectKey.isValidBucketName(name) else { return false }
-        return try blocking { [self] () async throws(StoreError) in
-            try await listPage(prefix: bucketFolder(name), delimiter: nil, token: nil, maxKeys: 1).keys.isEmpty == false
-        }
+        return try blocking { [self] () async throws(StoreError) in try await hasFolder(name) }
+    }
+
+    /// A bucket exists while anything (its marker, at least) is in its folder.
+    func hasFolder(_ bucket: String) async throws(StoreError) -> Bool {
+        try await listPage(prefix: bucketFolder(bucket), delimiter: nil, token: nil, maxKeys: 1).keys.isEmpty == false
     }
 
     public func listBuckets() throws(StoreError) -> [BucketInfo] {
@@ -227,8 +230,7 @@ public final class RemoteObjectStore: ObjectStore {
         do throws(StoreError) {
             response = try await client.send(.HEAD, path: path(fullKey), what: "\(bucket)/\(key)")
         } catch where error.code == .noSuchKey {
-            let page = try await listPage(prefix: bucketFolder(bucket), delimiter: nil, token: nil, maxKeys: 1)
-            if page.keys.isEmpty { throw StoreError(.noSuchBucket, "no bucket named \(bucket)") }
+            if try await !hasFolder(bucket) { throw StoreError(.noSuchBucket, "no bucket named \(bucket)") }
             throw StoreError(.noSuchKey, "no object \(key) in \(bucket)")
         }
         var metadata: [String: String] = [:]
@@ -303,8 +305,7 @@ public final class RemoteObjectStore: ObjectStore {
             let folder = bucketFolder(bucket)
             let page = try await listPage(prefix: folder + prefix, delimiter: delimiter, token: continuationToken, maxKeys: max(1, min(maxKeys, 1000)))
             let entries = page.keys.filter { $0.key != marker(bucket) }
-            if entries.isEmpty, page.commonPrefixes.isEmpty, continuationToken == nil,
-               try await listPage(prefix: folder, delimiter: nil, token: nil, maxKeys: 1).keys.isEmpty {
+            if entries.isEmpty, page.commonPrefixes.isEmpty, continuationToken == nil, try await !hasFolder(bucket) {
                 throw StoreError(.noSuchBucket, "no bucket named \(bucket)")
             }
             let acls = try await aclsOf(entries.map(\.key), what: bucket)
