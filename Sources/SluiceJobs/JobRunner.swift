@@ -203,7 +203,7 @@ public final class JobRunner: Sendable {
                 logger.info("job \(job.id): created bucket \(spec.bucket)")
             } catch {
                 let reason = "cannot create bucket \(spec.bucket): \(error.message)"
-                return error.isTransient ? .transient(reason, storageFull: false) : .permanent(reason)
+                return error.isTransient ? .transient(reason, storageFull: error.code == .storageFull) : .permanent(reason)
             }
         }
 
