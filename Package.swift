@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-transcode", targets: ["sluice-transcode"]),
         .library(name: "SluiceMedia", targets: ["SluiceMedia"]),
         .library(name: "SluiceRTMP", targets: ["SluiceRTMP"]),
     ],
@@ -53,12 +54,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // Jobs: the queue (SQLite), the runner, the watch folder, webhooks.
+        // Jobs: the queue (SQLite), the runner, the watch folder, webhooks. Encodes run
+        // in `sluice-transcode` processes, so this links no libav.
         .target(
             name: "SluiceJobs",
             dependencies: [
                 "SluiceStore",
-                "SluiceTranscode",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -79,13 +80,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The server and the commands people type; `encode` and `presets` hand over to
+        // sluice-transcode. Links no libav: the server never needs it to play a file.
         .executableTarget(
             name: "sluice",
             dependencies: [
                 "SluiceMedia",
                 "SluiceRTMP",
                 "SluiceStore",
-                "SluiceTranscode",
                 "SluiceJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,6 +96,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             resources: [.copy("Resources/sample.flv")]
+        ),
+        // The libav half: `encode`, `presets`, and the job runner's per-job `worker`.
+        .executableTarget(
+            name: "sluice-transcode",
+            dependencies: [
+                "SluiceTranscode",
+                "SluiceJobs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // The project's own RTMP test client, test media and tool helpers, shared by the
         // test targets of every issue.
@@ -127,7 +138,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceTranscodeTests", dependencies: ["SluiceTranscode", "SluiceMedia", "SluiceTestSupport"]),
         // Runs the built `sluice`; depending on it makes `swift build --build-tests` build it.
-        .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "sluice-transcode", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceRTMPTests",
             dependencies: [

@@ -74,7 +74,8 @@ def main():
     args = parser.parse_args()
     subprocess.run([os.path.join(ROOT, "scripts", "install-deps")], check=True)
     if not args.no_build:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "sluice"], cwd=ROOT, check=True)
+        for product in ("sluice", "sluice-transcode"):
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
     make_source()
     sluice = os.path.join(ROOT, ".build", "release", "sluice")
     results = {"ffmpeg": [], "sluice": []}

@@ -229,7 +229,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     subprocess.run([os.path.join(ROOT, "scripts", "install-deps")], check=True)
     if not arguments.no_build:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "sluice"], cwd=ROOT, check=True)
+        for product in ("sluice", "sluice-transcode"):
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
     big = make_big(arguments.big_mb)
 
     servers = [Sluice(), Moto()]

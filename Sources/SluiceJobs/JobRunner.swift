@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import SluiceStore
-import SluiceTranscode
 import Synchronization
 
 public struct JobRunnerConfiguration: Sendable {
@@ -16,30 +15,45 @@ public struct JobRunnerConfiguration: Sendable {
     /// How often an idle slot looks for due jobs queued by other processes or due for a
     /// retry (a job queued in this process wakes a slot at once).
     public var pollInterval: TimeInterval = 0.2
+    /// The folder of preset files the encoder reads.
+    public var presetsFolder: String
+    /// The encoder executable (`sluice-transcode`), started once per job.
+    public var transcoder: String
 
-    public init(workFolder: String) {
+    public init(workFolder: String, presetsFolder: String, transcoder: String) {
         self.workFolder = workFolder
+        self.presetsFolder = presetsFolder
+        self.transcoder = transcoder
+    }
+
+    /// Finds the presets (see `PresetsFolder`) and the encoder installed beside this
+    /// executable, so that a missing piece stops the command at start, not each job.
+    public static func located(workFolder: String, presetsDir: String?) throws(JobError) -> JobRunnerConfiguration {
+        let presets = try PresetsFolder.locate(presetsDir)
+        guard let transcoder = TranscodeWorker.locate() else {
+            throw JobError("cannot find sluice-transcode, the encoder, beside sluice or on PATH (swift build --product sluice-transcode)")
+        }
+        return JobRunnerConfiguration(workFolder: workFolder, presetsFolder: presets, transcoder: transcoder)
     }
 }
 
-/// Runs queued jobs: probe, plan, encode into a work folder, publish into the store,
-/// then move a watched source to `done/` or `failed/`. Crash-safe by construction: the
+/// Runs queued jobs: probe, plan, encode into a work folder (in an encoder process of its
+/// own, see `TranscodeWorker`), publish into the store, then move a watched source to
+/// `done/` or `failed/`. Crash-safe by construction: the
 /// queue row says what is running, work folders are thrown away on restart, and
 /// publishing writes each key atomically, so a rerun replaces rather than duplicates.
 public final class JobRunner: Sendable {
     let queue: JobQueue
     let store: any ObjectStore
-    let presets: PresetLibrary
     let configuration: JobRunnerConfiguration
     let logger: Logger
     public let notifier: WebhookNotifier
     private let stopping = Atomic<Bool>(false)
     private let idleSlots = Atomic<Int>(0)
 
-    public init(queue: JobQueue, store: any ObjectStore, presets: PresetLibrary, configuration: JobRunnerConfiguration, logger: Logger) {
+    public init(queue: JobQueue, store: any ObjectStore, configuration: JobRunnerConfiguration, logger: Logger) {
         self.queue = queue
         self.store = store
-        self.presets = presets
         self.configuration = configuration
         self.logger = logger
         notifier = WebhookNotifier(logger: logger)
@@ -156,45 +170,39 @@ public final class JobRunner: Sendable {
             return .permanent("the input \(spec.input) does not exist")
         }
         guard let acl = ObjectACL(rawValue: spec.acl) else { return .permanent("'\(spec.acl)' is not an ACL (private or public-read)") }
-        let preset: Preset
-        let ladder: Ladder
-        do {
-            preset = try presets.preset(spec.preset)
-            let source = try SourceProbe.probe(spec.input)
-            ladder = try LadderPlanner.plan(preset, for: source)
-        } catch let error as TranscodeError {
-            return error.isTransient ? .transient(error.description, storageFull: true) : .permanent(readable(error.description, spec))
-        } catch {
-            return .permanent("\(error)")
-        }
-        guard (try? queue.advance(job.id, to: .encoding, detail: "\(ladder.rungs.count) rungs")) == true else { return .stopped }
-
         let folder = work + "/" + spec.asset
-        let transcoder = Transcoder(ladder: ladder, folder: folder)
-        let lastCheck = Mutex<(Date, Bool)>((.distantPast, false))
-        let queue = self.queue
-        transcoder.isCancelled = { [self] in
-            if self.stopping.load(ordering: .relaxed) { return true }
-            return lastCheck.withLock { state in
-                // The job row is read at most twice a second: cancellation comes from
-                // another process (`sluice jobs cancel`).
-                if Date().timeIntervalSince(state.0) > 0.5 {
-                    state = (Date(), (try? queue.state(job.id)) == .cancelled)
-                }
-                return state.1
+        let request = WorkerRequest(input: spec.input, preset: spec.preset, presetsFolder: configuration.presetsFolder, folder: folder,
+                                    asset: spec.asset, baseURL: configuration.baseURL, streamPrefix: spec.keyPrefix)
+        var lastCheck = Date.distantPast
+        var movedOn = true
+        var rungs = 0
+        let outcome = TranscodeWorker.run(configuration.transcoder, request, isCancelled: { [self] in
+            if self.stopping.load(ordering: .relaxed) || !movedOn { return true }
+            // The job row is read at most twice a second: cancellation comes from
+            // another process (`sluice jobs cancel`).
+            guard Date().timeIntervalSince(lastCheck) > 0.5 else { return false }
+            lastCheck = Date()
+            return (try? self.queue.state(job.id)) == .cancelled
+        }, onMessage: { [self] message in
+            switch message {
+            case .planned(let count, let detail):
+                rungs = count
+                movedOn = (try? queue.advance(job.id, to: .encoding, detail: detail)) == true
+            case .progress(let fraction, let framesPerSecond):
+                try? queue.report(job.id, progress: fraction, detail: "\(rungs) rungs, \(Int(framesPerSecond)) fps")
+            case .done, .failed:
+                break
             }
-        }
-        transcoder.progress = { progress in
-            try? queue.report(job.id, progress: progress.fraction, detail: "\(ladder.rungs.count) rungs, \(Int(progress.framesPerSecond)) fps")
-        }
-        let result: EncodeResult
-        let manifests: [String]
-        do throws(TranscodeError) {
-            result = try transcoder.run()
-            manifests = try Manifests.write(result, asset: spec.asset, folder: folder, baseURL: configuration.baseURL, streamPrefix: spec.keyPrefix)
-        } catch {
-            if error == .cancelled { return .stopped }
-            return error.isTransient ? .transient(error.description, storageFull: true) : .permanent(readable(error.description, spec))
+        })
+        let files: [String]
+        switch outcome {
+        case .cancelled:
+            return .stopped
+        case .failed(let reason, let transient):
+            return transient ? .transient(reason, storageFull: true) : .permanent(readable(reason, spec))
+        case .done(let renditions, let manifests):
+            // Renditions first, manifests last: a manifest never names a missing rendition.
+            files = renditions + manifests
         }
         guard (try? queue.advance(job.id, to: .publishing, detail: "uploading")) == true else { return .stopped }
         if (try? store.bucketExists(spec.bucket)) == false {
@@ -207,9 +215,6 @@ public final class JobRunner: Sendable {
             }
         }
 
-        // Renditions first, manifests last: a manifest never names a missing rendition.
-        let renditions = result.renditions.flatMap { [$0.path] + ($0.mp4Path.map { [$0] } ?? []) }
-        let files = renditions + manifests
         var keys: [String] = []
         for (index, path) in files.enumerated() {
             let key = spec.keyPrefix + "/" + (path as NSString).lastPathComponent

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import SluiceJobs
 import SluiceStore
-import SluiceTranscode
 
 /// Options every job command shares: where the data folder and presets are.
 struct JobsLocation: ParsableArguments {
@@ -32,13 +31,17 @@ struct RunnerOptions: ParsableArguments {
     var retryDelay: Double = 30
 
     func runner(folder: DataFolder, queue: JobQueue, logger: Logger) throws -> JobRunner {
-        var configuration = JobRunnerConfiguration(workFolder: folder.path + "/work")
+        var configuration: JobRunnerConfiguration
+        do {
+            configuration = try .located(workFolder: folder.path + "/work", presetsDir: presetsDir)
+        } catch {
+            throw ValidationError(error.description)
+        }
         configuration.concurrency = max(1, concurrency)
         configuration.baseURL = baseURL
         configuration.retryDelay = retryDelay
         let store = try StoreBackend.open(folder: folder)
-        return JobRunner(queue: queue, store: store, presets: PresetLibrary(folder: try PresetsFolder.locate(presetsDir)),
-                         configuration: configuration, logger: logger)
+        return JobRunner(queue: queue, store: store, configuration: configuration, logger: logger)
     }
 }
 

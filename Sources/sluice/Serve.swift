@@ -8,7 +8,6 @@ import SluiceMedia
 import SluiceRTMP
 import SluiceJobs
 import SluiceStore
-import SluiceTranscode
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -249,12 +248,11 @@ struct Serve: AsyncParsableCommand {
         if !watchFolder.isEmpty {
             do {
                 let queue = try JobQueue(dataFolder: folder.path)
-                var jobs = JobRunnerConfiguration(workFolder: folder.path + "/work")
+                var jobs = try JobRunnerConfiguration.located(workFolder: folder.path + "/work",
+                                                              presetsDir: settings.string("presets-dir", default: ""))
                 jobs.concurrency = try settings.int("jobs.concurrency", default: 1, range: 1...64)
                 jobs.baseURL = "rtmp://127.0.0.1:\(rtmpPort)/cfx/st"
-                let presetsDir = settings.string("presets-dir", default: "")
-                let library = PresetLibrary(folder: try PresetsFolder.locate(presetsDir.isEmpty ? nil : presetsDir))
-                let jobRunner = JobRunner(queue: queue, store: store, presets: library, configuration: jobs, logger: logger)
+                let jobRunner = JobRunner(queue: queue, store: store, configuration: jobs, logger: logger)
                 let template = JobSpec(input: "", preset: settings.string("watch.preset", default: "dynamic-streaming"), bucket: bucket,
                                        prefix: settings.string("watch.prefix", default: ""), acl: "public-read")
                 let watch = WatchFolder(folder: watchFolder, queue: queue, template: template,

@@ -98,6 +98,87 @@ final class JobsCommandTests: XCTestCase {
         XCTAssertTrue(objects.contains("public-read"), objects)
     }
 
+    /// Process ids of `sluice-transcode worker` processes encoding into DATA/work.
+    func encoderProcesses(working data: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { entry in
+            guard entry.allSatisfy(\.isNumber), let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return arguments.contains("worker") && arguments.contains { $0.hasPrefix(data + "/work/") }
+        }
+    }
+
+    /// The encoder runs in a process of its own: when it crashes (here a stand-in that
+    /// kills itself with SIGSEGV, as libav would on a hostile file) the job fails with a
+    /// reason that says so, the upload is kept, and the runner goes on with the next job.
+    func testEncoderCrashFailsOneJobAndTheRunnerGoesOn() async throws {
+        let song = try await TestMedia.shared.path(.mp3)
+        let root = try temporaryFolder()
+        let data = root + "/data", uploads = root + "/uploads"
+        try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: song, toPath: uploads + "/poison.mp3")
+        try FileManager.default.copyItem(atPath: song, toPath: uploads + "/fine.mp3")
+        let real = URL(fileURLWithPath: SluiceProcess.executable).deletingLastPathComponent().appendingPathComponent("sluice-transcode").path
+        let standIn = root + "/crashing-encoder"
+        try """
+            #!/bin/sh
+            case "$*" in *poison*) kill -SEGV $$ ;; esac
+            exec '\(real)' "$@"
+
+            """.write(toFile: standIn, atomically: true, encoding: .utf8)
+        chmod(standIn, 0o755)
+        try "inputs: [uploads/*.mp3]\npreset: audio-only\nprefix: crash\n".write(toFile: root + "/batch.yml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try SluiceProcess.run(["jobs", "submit", root + "/batch.yml", "--data", data]).status, 0)
+        let ran = try SluiceProcess.run(["jobs", "run", "--data", data], environment: ["SLUICE_TRANSCODER": standIn])
+        XCTAssertEqual(ran.status, 0, ran.output)
+        XCTAssertTrue(ran.output.contains("the encoder crashed (SIGSEGV) on this input"), ran.output)
+
+        let list = try SluiceProcess.run(["jobs", "list", "--data", data]).output
+        let lines = list.split(separator: "\n")
+        let poison = try XCTUnwrap(lines.first { $0.contains("poison.mp3") }, list)
+        XCTAssertTrue(poison.contains("failed"), list)
+        XCTAssertTrue(try XCTUnwrap(lines.first { $0.contains("fine.mp3") }, list).contains("done"), list)
+        let shown = try SluiceProcess.run(["jobs", "show", String(poison.split(separator: " ").first!), "--data", data]).output
+        XCTAssertTrue(shown.contains("attempts: 1"), "a crash is not retried: \(shown)")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: uploads + "/poison.mp3")), try Data(contentsOf: URL(fileURLWithPath: song)),
+                       "the upload is kept as it was")
+        let listing = try SluiceProcess.run(["bucket", "ls", "media", "--recursive", "--data", data]).output
+        XCTAssertTrue(listing.contains("crash/fine/aac-128.flv"), listing)
+        XCTAssertFalse(listing.contains("crash/poison/"), listing)
+    }
+
+    /// `sluice jobs cancel` from another process stops the encoder mid-encode: the job
+    /// ends cancelled, nothing is published, and no encoder process is left behind.
+    func testCancelStopsTheEncoderProcess() async throws {
+        let source = try await TestMedia.shared.path(.flv720p)
+        let root = try temporaryFolder()
+        let data = root + "/data"
+        try FileManager.default.copyItem(atPath: source, toPath: root + "/long.flv")
+        try "inputs: [long.flv]\nprefix: cancelled\n".write(toFile: root + "/job.yml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try SluiceProcess.run(["jobs", "submit", root + "/job.yml", "--data", data]).status, 0)
+        let runner = Process()
+        runner.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
+        runner.arguments = ["jobs", "run", "--data", data]
+        runner.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }
+        runner.standardOutput = FileHandle.nullDevice
+        runner.standardError = FileHandle.nullDevice
+        try runner.run()
+        defer { if runner.isRunning { kill(runner.processIdentifier, SIGKILL) } }
+        try await waitFor("encoding to start") {
+            try SluiceProcess.run(["jobs", "show", "1", "--data", data]).output.contains("job 1: encoding")
+        }
+        XCTAssertEqual(encoderProcesses(working: data).count, 1)
+        let cancelled = try SluiceProcess.run(["jobs", "cancel", "1", "--data", data])
+        XCTAssertEqual(cancelled.status, 0, cancelled.output)
+        try await waitFor("the runner to finish", timeout: 20) { !runner.isRunning }
+        XCTAssertTrue(encoderProcesses(working: data).isEmpty)
+        XCTAssertTrue(try SluiceProcess.run(["jobs", "show", "1", "--data", data]).output.contains("job 1: cancelled"))
+        let listing = try SluiceProcess.run(["bucket", "ls", "media", "--recursive", "--data", data]).output
+        XCTAssertFalse(listing.contains("cancelled/"), listing)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: data + "/work"), [])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/long.flv"), "the input is kept")
+    }
+
     /// kill -9 in mid-encode, then a restart: the job is requeued, its work folder goes,
     /// it publishes once, and the upload ends in done/.
     func testRunnerKilledMidEncodeResumesAfterRestart() async throws {
@@ -121,8 +202,11 @@ final class JobsCommandTests: XCTestCase {
             try SluiceProcess.run(["jobs", "show", "1", "--data", data]).output.contains("job 1: encoding")
         }
         try await Task.sleep(for: .milliseconds(300))
+        XCTAssertEqual(encoderProcesses(working: data).count, 1, "the encode runs in an encoder process")
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
+        // Its encoder process sees its standard input close and stops on its own.
+        try await waitFor("the orphaned encoder to exit", timeout: 10) { encoderProcesses(working: data).isEmpty }
         let work = try FileManager.default.contentsOfDirectory(atPath: data + "/work")
         XCTAssertEqual(work, ["job-1"], "the killed encode left its work folder")
 

@@ -230,6 +230,30 @@ final class ServeCommandTests: XCTestCase {
 
 /// `sluice presets`.
 final class PresetsCommandTests: XCTestCase {
+    /// The server's executable maps no FFmpeg library; `encode` and `presets` reach the
+    /// encoder executable with their own help intact.
+    func testOnlyTheEncoderLinksLibav() async throws {
+        try ExternalTool.require("ldd", install: "apt-get install -y libc-bin")
+        let sluice = SluiceProcess.executable
+        let transcoder = URL(fileURLWithPath: sluice).deletingLastPathComponent().appendingPathComponent("sluice-transcode").path
+        let server = try await ExternalTool.run(["ldd", sluice])
+        XCTAssertEqual(server.status, 0, server.standardError)
+        XCTAssertTrue(server.output.contains("libsqlite3"), server.output)
+        for library in ["libavformat", "libavcodec", "libswscale", "libswresample", "libavutil"] {
+            XCTAssertFalse(server.output.contains(library), "sluice links \(library)")
+        }
+        let encoder = try await ExternalTool.run(["ldd", transcoder])
+        XCTAssertTrue(encoder.output.contains("libavcodec"), encoder.output)
+
+        let help = try SluiceProcess.run(["encode", "--help"])
+        XCTAssertEqual(help.status, 0, help.output)
+        XCTAssertTrue(help.output.contains("USAGE: sluice encode <inputs> ..."), help.output)
+        XCTAssertTrue(help.output.contains("--preset <preset>"), help.output)
+        let presetsHelp = try SluiceProcess.run(["presets", "--help"])
+        XCTAssertTrue(presetsHelp.output.contains("explain"), presetsHelp.output)
+        let top = try SluiceProcess.run(["--help"])
+        XCTAssertTrue(top.output.contains("encode") && !top.output.contains("worker"), top.output)
+    }
 
     func testListAndExplain() async throws {
         let list = try SluiceProcess.run(["presets", "list"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceJobs
 import SluiceTranscode
 
 struct PresetsCommand: ParsableCommand {
@@ -19,7 +20,11 @@ struct PresetsCommand: ParsableCommand {
         var presetsDir: String?
 
         func library() throws -> PresetLibrary {
-            PresetLibrary(folder: try PresetsFolder.locate(presetsDir))
+            do {
+                return PresetLibrary(folder: try PresetsFolder.locate(presetsDir))
+            } catch {
+                throw ValidationError(error.description)
+            }
         }
     }
 
@@ -81,24 +86,6 @@ struct PresetsCommand: ParsableCommand {
                 print(LadderText.explain(ladder), terminator: "")
             }
         }
-    }
-}
-
-/// Where presets live when no folder is named.
-enum PresetsFolder {
-    static func locate(_ flag: String?) throws -> String {
-        if let flag { return flag }
-        if let environment = ProcessInfo.processInfo.environment["SLUICE_PRESETS"], !environment.isEmpty { return environment }
-        let manager = FileManager.default
-        if manager.fileExists(atPath: "presets") { return URL(fileURLWithPath: "presets").standardizedFileURL.path }
-        // A build inside the checkout: .build/<configuration>/sluice → presets/.
-        var folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            folder = folder.deletingLastPathComponent()
-            let candidate = folder.appendingPathComponent("presets").path
-            if manager.fileExists(atPath: candidate + "/dynamic-streaming.yml") { return candidate }
-        }
-        throw ValidationError("cannot find the presets folder: pass --presets-dir or set SLUICE_PRESETS")
     }
 }
 
