@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from servers import cpu_seconds, free_port, peak_rss_mb, wait_port
+from servers import MemorySampler, cpu_seconds, free_port, peak_rss_mb, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
@@ -115,12 +115,13 @@ def single_client(server, runs):
 def many_clients(server, clients, extra=()):
     cpu_before = cpu_seconds(server.pid)
     start = time.monotonic()
-    processes = [subprocess.Popen(rtmpdump(server, extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for _ in range(clients)]
-    failures = sum(1 for p in processes if p.wait() != 0)
+    with MemorySampler(server.pid) as memory:
+        processes = [subprocess.Popen(rtmpdump(server, extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for _ in range(clients)]
+        failures = sum(1 for p in processes if p.wait() != 0)
     wall = time.monotonic() - start
     return {"wall_s": wall, "cpu_s": cpu_seconds(server.pid) - cpu_before, "peak_rss_mb": peak_rss_mb(server.pid),
-            "failed_clients": failures}
+            "peak_anon_mb": memory.anon_mb, "peak_file_mb": memory.file_mb, "failed_clients": failures}
 
 
 def first_video(servers, runs):
@@ -180,6 +181,8 @@ def main():
         (f"{args.clients} full-speed clients, wall (s)", n["concurrent"]["wall_s"], s["concurrent"]["wall_s"], ""),
         (f"{args.clients} full-speed clients, server CPU (s)", n["concurrent"]["cpu_s"], s["concurrent"]["cpu_s"], "<= 1.0"),
         (f"{args.clients} full-speed clients, peak RSS (MB)", n["concurrent"]["peak_rss_mb"], s["concurrent"]["peak_rss_mb"], ""),
+        ("  of it private (RssAnon)", n["concurrent"]["peak_anon_mb"], s["concurrent"]["peak_anon_mb"], ""),
+        ("  of it file-backed, shared (RssFile)", n["concurrent"]["peak_file_mb"], s["concurrent"]["peak_file_mb"], ""),
     ]
     if "realtime" in s:
         rows += [

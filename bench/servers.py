@@ -35,3 +35,42 @@ def peak_rss_mb(pid):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class MemorySampler:
+    """Peak private (RssAnon) and file-backed (RssFile: code and libraries, shared with
+    every other process mapping them) memory of a process, sampled every 20 ms while the
+    `with` block runs. VmHWM alone cannot tell a server's working memory from the size of
+    the libraries it maps."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.anon_mb = 0.0
+        self.file_mb = 0.0
+        self._running = False
+
+    def _sample(self):
+        values = {}
+        for line in open(f"/proc/{self.pid}/status"):
+            key, _, rest = line.partition(":")
+            if key in ("RssAnon", "RssFile"):
+                values[key] = int(rest.split()[0]) / 1024
+        self.anon_mb = max(self.anon_mb, values.get("RssAnon", 0.0))
+        self.file_mb = max(self.file_mb, values.get("RssFile", 0.0))
+
+    def _loop(self):
+        while self._running:
+            self._sample()
+            time.sleep(0.02)
+
+    def __enter__(self):
+        import threading
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._running = False
+        self._thread.join()
+        self._sample()
