@@ -48,7 +48,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     private var connectedAt: UInt64 = 0
 
     /// Bytes written per pump before the output is handed to the socket.
-    static let writeBatch = 64 * 1024
+    static let writeBatch = 32 * 1024
 
     init(configuration: RTMPServerConfiguration, resolver: MediaResolver, router: any ConnectRouter,
          threadPool: NIOThreadPool, logger: Logger, clientID: String, onClose: @escaping @Sendable () -> Void) {
@@ -67,7 +67,6 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        output = context.channel.allocator.buffer(capacity: Self.writeBatch)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -378,7 +377,8 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     private func flushOutput() {
         guard output.readableBytes > 0, context.channel.isActive else { return }
         let out = output
-        output = context.channel.allocator.buffer(capacity: Self.writeBatch)
+        // No spare buffer waits between batches: a paced or idle client holds none.
+        output = ByteBuffer()
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
     }
 
@@ -419,6 +419,9 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         while context.channel.isWritable {
             var moreNow = false
             let now = Self.now()
+            if output.capacity < Self.writeBatch, !playbacks.isEmpty {
+                output.reserveCapacity(Self.writeBatch + 1024)
+            }
             for (streamID, playback) in playbacks {
                 let result: VODPlayback.PumpResult
                 do {
