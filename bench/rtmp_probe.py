@@ -39,20 +39,28 @@ class Reader:
 
     def __init__(self, sock):
         self.sock = sock
-        self.buf = b""
+        # A bytearray and a read offset: slicing the unread rest on every take would copy
+        # it again and again, and charge a server that sends more per write for the
+        # probe's own copying.
+        self.buf = bytearray()
+        self.pos = 0
         self.chunk_size = 128
         self.streams = {}
 
     def need(self, n):
-        while len(self.buf) < n:
+        while len(self.buf) - self.pos < n:
             data = self.sock.recv(65536)
             if not data:
                 raise EOFError
+            if self.pos:
+                del self.buf[:self.pos]
+                self.pos = 0
             self.buf += data
 
     def take(self, n):
         self.need(n)
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
         return out
 
     def message(self):

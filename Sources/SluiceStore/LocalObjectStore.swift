@@ -15,6 +15,7 @@ import SluiceMedia
 public final class LocalObjectStore: Sendable {
     public let dataFolder: String
     let database: DatabasePool
+    let playLookups: PlayLookupCache
 
     public init(dataFolder: String) throws(StoreError) {
         self.dataFolder = dataFolder
@@ -24,6 +25,7 @@ public final class LocalObjectStore: Sendable {
             configuration.busyMode = .timeout(10)
             database = try DatabasePool(path: dataFolder + "/sluice.sqlite", configuration: configuration)
             try Self.migrator.migrate(database)
+            playLookups = PlayLookupCache(dataFolder: dataFolder)
         } catch {
             throw StoreError(.internalError, "cannot open the store in \(dataFolder): \(error)")
         }
@@ -165,14 +167,18 @@ public final class LocalObjectStore: Sendable {
     public func bodyPath(_ info: ObjectInfo) -> String { dataFolder + "/" + info.path }
 
     /// The body file of a public-read object, or nil when there is none: all the RTMP
-    /// server needs to play it. This runs on every play, on the event loop, so it is one
+    /// server needs to play it. This runs on every play, on the event loop: the answer is
+    /// cached until the store is next written (`PlayLookupCache`), and otherwise it is one
     /// prepared statement and no transaction (a single SELECT is consistent on its own).
     public func publicBodyPath(bucket: String, key: String) -> String? {
-        let path = try? database.unsafeRead { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT path FROM object WHERE bucket = ? AND key = ? AND acl = ?"),
-                                arguments: [bucket, key, ObjectACL.publicRead.rawValue])
+        let path = playLookups.path(bucket: bucket, key: key) {
+            let found = try? database.unsafeRead { db in
+                try String.fetchOne(db.cachedStatement(sql: "SELECT path FROM object WHERE bucket = ? AND key = ? AND acl = ?"),
+                                    arguments: [bucket, key, ObjectACL.publicRead.rawValue])
+            }
+            return found.flatMap { $0 }
         }
-        return path.flatMap { $0 }.map { dataFolder + "/" + $0 }
+        return path.map { dataFolder + "/" + $0 }
     }
 
     public func getObjectData(bucket: String, key: String) throws(StoreError) -> Data {
@@ -291,6 +297,8 @@ public final class LocalObjectStore: Sendable {
 
     @discardableResult
     func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        // After the commit (or the rollback): a reader that sees the new stamp reads anew.
+        defer { playLookups.storeChanged() }
         do {
             return try database.write(body)
         } catch let error as StoreError {

@@ -114,6 +114,33 @@ final class LocalObjectStoreTests: XCTestCase {
         XCTAssertEqual(try server.headObject(bucket: "media", key: "x.flv").acl, .publicRead)
     }
 
+    /// What plays is cached per process, and every write from any store on the folder
+    /// (here a second instance, as a CLI command would be) is seen by the next lookup.
+    func testPlayLookupsFollowEveryWriteAtOnce() throws {
+        let folder = try dataFolder()
+        let server = try LocalObjectStore(dataFolder: folder)
+        let command = try LocalObjectStore(dataFolder: folder)
+        try command.createBucket("media")
+        XCTAssertNil(server.publicBodyPath(bucket: "media", key: "talk.flv"))
+        XCTAssertNil(server.publicBodyPath(bucket: "media", key: "talk.flv"), "a cached miss")
+
+        try command.putObject(bucket: "media", key: "talk.flv", data: Data("first".utf8), acl: .publicRead)
+        let first = try XCTUnwrap(server.publicBodyPath(bucket: "media", key: "talk.flv"), "a new upload plays at once")
+        XCTAssertEqual(server.publicBodyPath(bucket: "media", key: "talk.flv"), first)
+        XCTAssertEqual(FileManager.default.contents(atPath: first), Data("first".utf8))
+
+        try command.putObject(bucket: "media", key: "talk.flv", data: Data("second".utf8), acl: .publicRead)
+        let second = try XCTUnwrap(server.publicBodyPath(bucket: "media", key: "talk.flv"))
+        XCTAssertEqual(FileManager.default.contents(atPath: second), Data("second".utf8), "a replaced object plays its new body")
+
+        try command.setACL(bucket: "media", key: "talk.flv", acl: .private)
+        XCTAssertNil(server.publicBodyPath(bucket: "media", key: "talk.flv"), "an object made private stops at once")
+        try command.setACL(bucket: "media", key: "talk.flv", acl: .publicRead)
+        XCTAssertNotNil(server.publicBodyPath(bucket: "media", key: "talk.flv"))
+        try command.deleteObject(bucket: "media", key: "talk.flv")
+        XCTAssertNil(server.publicBodyPath(bucket: "media", key: "talk.flv"), "a deleted object stops at once")
+    }
+
     /// A put that runs out of disk says StorageFull and keeps nothing of itself: the old
     /// body still serves, no partial file or row is left, and once there is room the same
     /// put succeeds.
