@@ -8,6 +8,25 @@ import XCTest
 
 /// Limits that keep one client from hurting the others.
 final class LimitsTests: XCTestCase {
+    /// Every event loop listens on the port with SO_REUSEPORT; a second server must still
+    /// fail to bind it rather than silently take half of the connections.
+    func testASecondServerCannotShareThePort() async throws {
+        let root = try await TestMedia.shared.bucketRoot([])
+        let first = try await TestServer.start(bucketRoot: root)
+        defer { Task { await first.stop() } }
+        do {
+            let second = try await TestServer.start(bucketRoot: root) { $0.port = first.port }
+            await second.stop()
+            XCTFail("a second server bound port \(first.port)")
+        } catch let error as IOError {
+            XCTAssertEqual(error.errnoCode, EADDRINUSE)
+        }
+        let client = try await RTMPTestClient.open(port: first.port)
+        let reply = try await client.connect(tcUrl: first.url)
+        XCTAssertEqual(reply.name, "_result")
+        await client.close()
+    }
+
     func testConnectionsBeyondTheMaximumAreRefused() async throws {
         let root = try await TestMedia.shared.bucketRoot([])
         let server = try await TestServer.start(bucketRoot: root) { $0.maximumConnections = 2 }

@@ -16,7 +16,7 @@ public final class RTMPServer: Sendable {
     private let state = Mutex(State())
 
     private struct State {
-        var listener: (any Channel)?
+        var listeners: [any Channel] = []
         var connections: [ObjectIdentifier: any Channel] = [:]
         var nextClientID: UInt64 = 1
     }
@@ -34,24 +34,58 @@ public final class RTMPServer: Sendable {
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
     /// Binds and starts accepting; returns the bound port (useful when asked for port 0).
+    ///
+    /// Each event loop gets a listener of its own on the one port (SO_REUSEPORT; the
+    /// kernel spreads connections across them), so a connection is accepted and served on
+    /// the same thread, as an nginx worker does. One shared listener handed every
+    /// connection to another loop, a thread wake-up on the way to every first video.
     @discardableResult
     public func start() async throws -> Int {
-        // A small user-space write backlog per connection: the kernel's socket buffer (which
-        // grows to megabytes) holds the rest, so memory per client stays low at full speed.
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 16 * 1024, high: 32 * 1024))
-            .childChannelOption(.maxMessagesPerRead, value: 4)
-            .childChannelInitializer { [self] channel in
-                self.accept(channel)
+        var port = configuration.port
+        if port != 0 {
+            // SO_REUSEPORT would let a second server (of the same user) share the port
+            // silently; a plain bind first fails, as before, when anything holds it.
+            try Self.checkPortIsFree(host: configuration.host, port: port)
+        }
+        var listeners: [any Channel] = []
+        do {
+            for loop in group.makeIterator() {
+                // A small user-space write backlog per connection: the kernel's socket
+                // buffer (which grows to megabytes) holds the rest, so memory per client
+                // stays low at full speed.
+                let bootstrap = ServerBootstrap(group: loop)
+                    .serverChannelOption(.backlog, value: 1024)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.writeBufferWaterMark, value: .init(low: 16 * 1024, high: 32 * 1024))
+                    .childChannelOption(.maxMessagesPerRead, value: 4)
+                    .childChannelInitializer { [self] channel in
+                        self.accept(channel)
+                    }
+                let listener = try await bootstrap.bind(host: configuration.host, port: port).get()
+                listeners.append(listener)
+                port = listener.localAddress?.port ?? port
             }
-        let listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        state.withLock { $0.listener = listener }
-        let port = listener.localAddress?.port ?? configuration.port
-        logger.info("RTMP listening on \(configuration.host):\(port)")
+        } catch {
+            for listener in listeners { try? await listener.close() }
+            throw error
+        }
+        state.withLock { $0.listeners = listeners }
+        logger.info("RTMP listening on \(configuration.host):\(port) (\(listeners.count) event loops)")
         return port
+    }
+
+    /// Throws EADDRINUSE (as binding did before) when a socket already listens on the port.
+    static func checkPortIsFree(host: String, port: Int) throws {
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let descriptor = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        defer { close(descriptor) }
+        var yes: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        let result = address.withSockAddr { pointer, size in bind(descriptor, pointer, socklen_t(size)) }
+        guard result == 0 else { throw IOError(errnoCode: errno, reason: "bind(descriptor:ptr:bytes:)") }
     }
 
     private func accept(_ channel: any Channel) -> EventLoopFuture<Void> {
@@ -85,8 +119,8 @@ public final class RTMPServer: Sendable {
     /// Stops accepting, gives running plays the grace period to finish, then ends the
     /// rest cleanly (Play.Stop, then close).
     public func shutdown() async {
-        let listener = state.withLock { $0.listener }
-        try? await listener?.close()
+        let listeners = state.withLock { $0.listeners }
+        for listener in listeners { try? await listener.close() }
         logger.info("RTMP listener closed; \(connectionCount) connection(s) open")
         let deadline = ContinuousClock.now + .milliseconds(Int(configuration.shutdownGrace * 1000))
         while connectionCount > 0, ContinuousClock.now < deadline {
