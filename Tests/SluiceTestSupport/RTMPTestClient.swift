@@ -60,7 +60,7 @@ public final class RTMPTestClient: Sendable {
         let encoder = NIOLockedValueBox(ChunkEncoder())
         let handshake = ClientHandshakeHandler(digest: digestHandshake)
         let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handshake)
