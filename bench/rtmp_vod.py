@@ -190,6 +190,8 @@ def main():
             ("real-time, server CPU per client-second (ms)", n["realtime"]["cpu_ms_per_client_second"],
              s["realtime"]["cpu_ms_per_client_second"], "<= 0.7"),
             ("real-time, peak RSS (MB)", n["realtime"]["peak_rss_mb"], s["realtime"]["peak_rss_mb"], ""),
+            ("  of it private (RssAnon)", n["realtime"]["peak_anon_mb"], s["realtime"]["peak_anon_mb"], ""),
+            ("  of it file-backed, shared (RssFile)", n["realtime"]["peak_file_mb"], s["realtime"]["peak_file_mb"], ""),
         ]
     print(f"\n{'measure':<48} {'nginx-rtmp':>11} {'sluice':>11} {'ratio':>7}  target")
     for label, a, b, target in rows:

@@ -89,7 +89,7 @@ public struct WindowedFileReader {
     private var windowStart: Int64 = 0
     private let windowSize: Int
 
-    public init(file: MediaFile, windowSize: Int = 64 * 1024) {
+    public init(file: MediaFile, windowSize: Int = 32 * 1024) {
         self.file = file
         self.windowSize = windowSize
     }

@@ -419,9 +419,6 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         while context.channel.isWritable {
             var moreNow = false
             let now = Self.now()
-            if output.capacity < Self.writeBatch, !playbacks.isEmpty {
-                output.reserveCapacity(Self.writeBatch + 1024)
-            }
             for (streamID, playback) in playbacks {
                 let result: VODPlayback.PumpResult
                 do {
