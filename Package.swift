@@ -101,6 +101,7 @@ let package = Package(
         .executableTarget(
             name: "sluice-transcode",
             dependencies: [
+                "SluiceMedia",
                 "SluiceTranscode",
                 "SluiceJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -185,9 +185,9 @@ public final class JobRunner: Sendable {
             return (try? self.queue.state(job.id)) == .cancelled
         }, onMessage: { [self] message in
             switch message {
-            case .planned(let count, let detail):
+            case .planned(let count):
                 rungs = count
-                movedOn = (try? queue.advance(job.id, to: .encoding, detail: detail)) == true
+                movedOn = (try? queue.advance(job.id, to: .encoding, detail: "\(count) rungs")) == true
             case .progress(let fraction, let framesPerSecond):
                 try? queue.report(job.id, progress: fraction, detail: "\(rungs) rungs, \(Int(framesPerSecond)) fps")
             case .done, .failed:

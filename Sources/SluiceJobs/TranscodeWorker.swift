@@ -6,7 +6,7 @@ import Foundation
 /// instead of taking the RTMP server down with it, and `sluice serve` maps no libav.
 public enum WorkerMessage: Codable, Equatable, Sendable {
     /// The ladder is planned: the encode starts.
-    case planned(rungs: Int, detail: String)
+    case planned(rungs: Int)
     case progress(fraction: Double, framesPerSecond: Double)
     /// Every output is written, under its final name in the work folder.
     case done(renditions: [String], manifests: [String])
@@ -97,14 +97,17 @@ public enum TranscodeWorker {
         var pending = Data()
         var last: WorkerMessage?
         var cancelledAt: Date?
+        var killed = false
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        let decoder = JSONDecoder()
         reading: while true {
             if cancelledAt == nil, isCancelled() {
                 cancelledAt = Date()
                 try? input.fileHandleForWriting.close()
             }
-            if let cancelledAt, Date().timeIntervalSince(cancelledAt) > 5 {
+            if let cancelledAt, !killed, Date().timeIntervalSince(cancelledAt) > 5 {
                 kill(process.processIdentifier, SIGKILL)
+                killed = true
             }
             var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, 500)
@@ -117,15 +120,15 @@ public enum TranscodeWorker {
             while let newline = pending.firstIndex(of: 0x0A) {
                 let line = pending[pending.startIndex..<newline]
                 pending.removeSubrange(pending.startIndex...newline)
-                guard let message = try? JSONDecoder().decode(WorkerMessage.self, from: line) else { continue }
+                guard let message = try? decoder.decode(WorkerMessage.self, from: line) else { continue }
                 last = message
                 onMessage(message)
             }
         }
         process.waitUntilExit()
         try? output.fileHandleForReading.close()
-        if cancelledAt == nil { try? input.fileHandleForWriting.close() }
-        if cancelledAt != nil { return .cancelled }
+        guard cancelledAt == nil else { return .cancelled }
+        try? input.fileHandleForWriting.close()
         switch last {
         case .done(let renditions, let manifests) where process.terminationReason == .exit && process.terminationStatus == 0:
             return .done(renditions: renditions, manifests: manifests)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SluiceMedia
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +42,7 @@ public final class ObjectUpload {
 
     public func append(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
         guard !finished else { throw StoreError(.internalError, "upload of \(bucket)/\(key) already finished") }
-        if POSIXFile.writeAll(descriptor, bytes) {
+        guard POSIXFile.writeAll(descriptor, bytes) else {
             let error = StoreError.fromErrno("cannot write \(bucket)/\(key)")
             abort()
             throw error

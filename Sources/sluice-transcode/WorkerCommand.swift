@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceJobs
+import SluiceMedia
 import SluiceTranscode
 import Synchronization
 
@@ -44,7 +45,7 @@ struct WorkerCommand: ParsableCommand {
             }
             let source = try SourceProbe.probe(input)
             let ladder = try LadderPlanner.plan(chosen, for: source)
-            send(.planned(rungs: ladder.rungs.count, detail: "\(ladder.rungs.count) rungs"))
+            send(.planned(rungs: ladder.rungs.count))
             let transcoder = Transcoder(ladder: ladder, folder: folder)
             transcoder.isCancelled = { stopped.load(ordering: .relaxed) }
             transcoder.progress = { send(.progress(fraction: $0.fraction, framesPerSecond: $0.framesPerSecond)) }
@@ -59,14 +60,7 @@ struct WorkerCommand: ParsableCommand {
     }
 }
 
+/// A lost report is no worse than a runner that went away: nothing to do when it fails.
 private func send(_ message: WorkerMessage) {
-    let line = message.line
-    line.withUnsafeBytes { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 { if errno == EINTR { continue } else { return } }
-            offset += written
-        }
-    }
+    _ = message.line.withUnsafeBytes { POSIXFile.writeAll(STDOUT_FILENO, $0) }
 }

@@ -30,7 +30,7 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds before the first retry of a transient failure (doubling after).")
     var retryDelay: Double = 30
 
-    func runner(folder: DataFolder, queue: JobQueue, logger: Logger) throws -> JobRunner {
+    func runner(folder: DataFolder, queue: JobQueue, store: any ObjectStore, logger: Logger) throws -> JobRunner {
         var configuration: JobRunnerConfiguration
         do {
             configuration = try .located(workFolder: folder.path + "/work", presetsDir: presetsDir)
@@ -40,7 +40,6 @@ struct RunnerOptions: ParsableArguments {
         configuration.concurrency = max(1, concurrency)
         configuration.baseURL = baseURL
         configuration.retryDelay = retryDelay
-        let store = try StoreBackend.open(folder: folder)
         return JobRunner(queue: queue, store: store, configuration: configuration, logger: logger)
     }
 }
@@ -204,7 +203,8 @@ struct JobsCommand: ParsableCommand {
         func run() throws {
             let logger = CommandLogging.logger()
             let queue = try location.queue()
-            let runner = try options.runner(folder: location.folder, queue: queue, logger: logger)
+            let runner = try options.runner(folder: location.folder, queue: queue, store: try StoreBackend.open(folder: location.folder),
+                                            logger: logger)
             try runner.start()
             Thread.sleep(forTimeInterval: 0.5)
             while !runner.isIdle { Thread.sleep(forTimeInterval: 0.2) }
@@ -278,7 +278,7 @@ struct WatchCommand: ParsableCommand {
         let queue = try location.queue()
         let store = try StoreBackend.open(folder: location.folder)
         if try !store.bucketExists(bucket) { try store.createBucket(bucket) }
-        let runner = try options.runner(folder: location.folder, queue: queue, logger: logger)
+        let runner = try options.runner(folder: location.folder, queue: queue, store: store, logger: logger)
         let template = JobSpec(input: "", preset: preset, bucket: bucket, prefix: prefix, acl: acl, webhook: webhook)
         let watcher = WatchFolder(folder: folder, queue: queue, template: template, stableFor: stableSeconds, logger: logger)
         try watcher.start()

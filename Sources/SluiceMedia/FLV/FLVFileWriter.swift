@@ -117,16 +117,8 @@ public final class FLVFileWriter {
     }
 
     private func flush() throws(WriteError) {
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { raw in
-                Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw .io(String(cString: strerror(errno)), path: path)
-            }
-            offset += written
+        guard buffer.withUnsafeBytes({ POSIXFile.writeAll(descriptor, $0) }) else {
+            throw .io(String(cString: strerror(errno)), path: path)
         }
         buffer.removeAll(keepingCapacity: true)
     }

@@ -176,7 +176,7 @@ public final class RemoteObjectStore: ObjectStore {
             if digests.size <= configuration.multipartThreshold {
                 _ = try await client.send(.PUT, path: path(fullKey), headers: headers + [("content-md5", digests.whole.base64EncodedString())],
                                           body: .file(path: file, offset: 0, length: digests.size), what: what)
-                return digests.whole.hex
+                return SignatureV4.hex(digests.whole)
             }
             return try await putInParts(fullKey, file: file, digests: digests, headers: headers, what: what)
         }
@@ -200,7 +200,7 @@ public final class RemoteObjectStore: ObjectStore {
                     .PUT, path: path(fullKey), query: [("partNumber", "\(index + 1)"), ("uploadId", uploadID)],
                     headers: [("content-md5", digest.base64EncodedString())], body: .file(path: file, offset: offset, length: length),
                     what: "\(what), part \(index + 1)")
-                let etag = response.header("etag") ?? "\"\(digest.hex)\""
+                let etag = response.header("etag") ?? "\"\(SignatureV4.hex(digest))\""
                 completion += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(S3XMLWriter.escape(etag))</ETag></Part>"
             }
             completion += "</CompleteMultipartUpload>"
@@ -216,7 +216,7 @@ public final class RemoteObjectStore: ObjectStore {
         }
         var combined = Insecure.MD5()
         for part in digests.parts { combined.update(data: part) }
-        return Data(combined.finalize()).hex + "-\(digests.parts.count)"
+        return SignatureV4.hex(combined.finalize()) + "-\(digests.parts.count)"
     }
 
     public func headObject(bucket: String, key: String) throws(StoreError) -> ObjectInfo {
@@ -430,8 +430,4 @@ public final class RemoteObjectStore: ObjectStore {
         if inPart > 0 || parts.isEmpty { parts.append(Data(part.finalize())) }
         return FileDigests(size: size, whole: Data(whole.finalize()), parts: parts)
     }
-}
-
-extension Data {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
 }

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
+import SluiceMedia
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,7 +77,7 @@ struct S3Client: Sendable {
         let payloadHash: String
         switch body {
         case .none: payloadHash = SignatureV4.emptyPayloadHash
-        case .bytes(let data): payloadHash = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        case .bytes(let data): payloadHash = SignatureV4.hex(SHA256.hash(data: data))
         // Integrity of large bodies rides on Content-MD5 instead: hashing twice would read
         // every byte twice.
         case .file: payloadHash = SignatureV4.unsignedPayload
@@ -139,8 +140,9 @@ struct S3Client: Sendable {
         guard descriptor >= 0 else { throw StoreError.fromErrno("cannot write \(path)") }
         defer { close(descriptor) }
         for try await chunk in body {
-            let failed = chunk.withUnsafeReadableBytes { POSIXFile.writeAll(descriptor, $0) }
-            if failed { throw StoreError.fromErrno("cannot write \(path)") }
+            guard chunk.withUnsafeReadableBytes({ POSIXFile.writeAll(descriptor, $0) }) else {
+                throw StoreError.fromErrno("cannot write \(path)")
+            }
         }
     }
 }
@@ -190,22 +192,5 @@ struct FileChunks: AsyncSequence, Sendable {
             remaining -= Int64(count)
             return buffer
         }
-    }
-}
-
-/// Small POSIX helpers shared by the writers.
-enum POSIXFile {
-    /// Writes every byte, retrying short writes and EINTR. True when it failed (errno says why).
-    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return true
-            }
-            offset += written
-        }
-        return false
     }
 }
