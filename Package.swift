@@ -119,6 +119,25 @@ let package = Package(
             ],
             path: "Tests/SluiceTestSupport"
         ),
+        // Fuzz targets: every parser of outside bytes, driven as the server drives it.
+        // `scripts/fuzz` builds `sluice-fuzz` with -sanitize=fuzzer,address (a libFuzzer
+        // binary); the package build gives a tool that lists targets and replays inputs.
+        .target(
+            name: "SluiceFuzzTargets",
+            dependencies: [
+                "SluiceMedia",
+                "SluiceRTMP",
+                "SluiceStore",
+                "SluiceJobs",
+                "SluiceTranscode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Fuzz/Targets"
+        ),
+        .executableTarget(name: "sluice-fuzz", dependencies: ["SluiceFuzzTargets"], path: "Fuzz/Driver"),
+        .testTarget(name: "SluiceFuzzTests", dependencies: ["SluiceFuzzTargets"]),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceStoreTests",
@@ -146,6 +165,7 @@ let package = Package(
                 "SluiceMedia",
                 "SluiceRTMP",
                 "SluiceTestSupport",
+                "SluiceFuzzTargets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -20,22 +20,40 @@ public enum JobFile {
         return try parse(text, relativeTo: base, name: path)
     }
 
-    public static func parse(_ text: String, relativeTo base: String, name: String = "job file") throws -> [JobSpec] {
-        let node: Any?
+    /// `expand` turns an input pattern into the files it names (the file system's globs;
+    /// a test or fuzz target passes its own).
+    public static func parse(_ text: String, relativeTo base: String, name: String = "job file",
+                             expand: (String) -> [String] = JobFile.expand) throws -> [JobSpec] {
+        let root: Node?
         do {
-            node = try Yams.load(yaml: text)
+            root = try Yams.compose(yaml: text)
         } catch {
             throw JobError("\(name): not valid YAML: \(error)")
         }
-        guard let mapping = node as? [String: Any] else { throw JobError("\(name): expected a mapping (input:, preset:, …)") }
-        if let unknown = mapping.keys.first(where: { !known.contains($0) }) {
-            throw JobError("\(name): unknown key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+        // Read from the node tree: Yams' untyped `load` traps on a key that is not a
+        // scalar (`[a]: b`), and a job file is input like any other.
+        guard let top = root?.mapping else { throw JobError("\(name): expected a mapping (input:, preset:, …)") }
+        var mapping: [String: Node] = [:]
+        for (key, value) in top {
+            guard let key = key.scalar?.string else { throw JobError("\(name): keys must be words") }
+            guard known.contains(key) else {
+                throw JobError("\(name): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+            }
+            mapping[key] = value
+        }
+        func value(_ key: String) throws -> String? {
+            guard let node = mapping[key] else { return nil }
+            guard let scalar = node.scalar else { throw JobError("\(name): '\(key)' must be a single value") }
+            return scalar.string
         }
         var patterns: [String] = []
-        if let single = mapping["input"] { patterns.append("\(single)") }
+        if let single = try value("input") { patterns.append(single) }
         if let many = mapping["inputs"] {
-            guard let list = many as? [Any] else { throw JobError("\(name): 'inputs' must be a list") }
-            patterns += list.map { "\($0)" }
+            guard let list = many.sequence else { throw JobError("\(name): 'inputs' must be a list") }
+            for item in list {
+                guard let pattern = item.scalar?.string else { throw JobError("\(name): each of 'inputs' must be a path or pattern") }
+                patterns.append(pattern)
+            }
         }
         guard !patterns.isEmpty else { throw JobError("\(name): give 'input' or 'inputs'") }
         var inputs: [String] = []
@@ -45,30 +63,35 @@ public enum JobFile {
             guard !matches.isEmpty else { throw JobError("\(name): no file matches '\(pattern)'") }
             inputs += matches
         }
-        let priority: Int
-        if let value = mapping["priority"] {
-            guard let number = value as? Int else { throw JobError("\(name): 'priority' must be a whole number") }
+        var priority = 0
+        if let value = try value("priority") {
+            guard let number = Int(value) else { throw JobError("\(name): 'priority' must be a whole number") }
             priority = number
-        } else {
-            priority = 0
         }
         var metadata: [String: String] = [:]
-        if let value = mapping["metadata"] {
-            guard let object = value as? [String: Any] else { throw JobError("\(name): 'metadata' must be a mapping") }
-            for (key, item) in object { metadata[key.lowercased()] = "\(item)" }
+        if let node = mapping["metadata"] {
+            guard let object = node.mapping else { throw JobError("\(name): 'metadata' must be a mapping") }
+            for (key, item) in object {
+                guard let key = key.scalar?.string, let value = item.scalar?.string else {
+                    throw JobError("\(name): 'metadata' must map words to single values")
+                }
+                metadata[key.lowercased()] = value
+            }
         }
-        let acl = (mapping["acl"] as? String) ?? "public-read"
+        let acl = try value("acl") ?? "public-read"
         guard acl == "private" || acl == "public-read" else { throw JobError("\(name): 'acl' must be private or public-read") }
-        if mapping["asset"] != nil && inputs.count > 1 { throw JobError("\(name): 'asset' names one input; leave it out for many") }
+        let asset = try value("asset")
+        if asset != nil && inputs.count > 1 { throw JobError("\(name): 'asset' names one input; leave it out for many") }
+        let preset = try value("preset") ?? "dynamic-streaming", bucket = try value("bucket") ?? "media"
+        let prefix = try value("prefix") ?? "", webhook = try value("webhook")
         return inputs.map { input in
-            JobSpec(input: input, preset: (mapping["preset"] as? String) ?? "dynamic-streaming", bucket: (mapping["bucket"] as? String) ?? "media",
-                    prefix: (mapping["prefix"].map { "\($0)" }) ?? "", asset: mapping["asset"].map { "\($0)" }, acl: acl, priority: priority,
-                    metadata: metadata, webhook: mapping["webhook"] as? String)
+            JobSpec(input: input, preset: preset, bucket: bucket, prefix: prefix, asset: asset, acl: acl, priority: priority,
+                    metadata: metadata, webhook: webhook)
         }
     }
 
     /// Shell-style wildcard expansion, sorted; a path without wildcards is itself if it exists.
-    static func expand(_ pattern: String) -> [String] {
+    public static func expand(_ pattern: String) -> [String] {
         var result = glob_t()
         defer { globfree(&result) }
         guard glob(pattern, 0, nil, &result) == 0 else { return [] }

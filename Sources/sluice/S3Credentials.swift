@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Yams
+import SluiceJobs
 
 /// The S3 API's key pair. Configured keys (s3.access-key / s3.secret-key) win; otherwise
 /// a pair is generated on first start, kept in `DATA/s3-credentials.yml` (mode 0600) and
@@ -19,7 +19,7 @@ enum S3Credentials {
         }
         let path = dataFolder + "/" + fileName
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            guard let mapping = (try? Yams.load(yaml: text)) as? [String: Any],
+            guard let mapping = (try? YAMLText.load(text)) as? [String: Any],
                   let access = mapping["access-key"] as? String, let secret = mapping["secret-key"] as? String
             else { throw Settings.Problem(description: "\(path): expected access-key and secret-key") }
             return (access, secret)

@@ -1,5 +1,5 @@
 import Foundation
-import Yams
+import SluiceJobs
 
 /// Layered settings: flags override `SLUICE_*` environment variables, which override
 /// `DATA/sluice.yml`, which overrides the defaults.
@@ -31,7 +31,7 @@ struct Settings {
             }
             let node: Any?
             do {
-                node = try Yams.load(yaml: text)
+                node = try YAMLText.load(text)
             } catch {
                 throw Problem(description: "\(file): not valid YAML: \(error)")
             }

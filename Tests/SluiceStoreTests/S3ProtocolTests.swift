@@ -102,7 +102,7 @@ final class S3ProtocolTests: XCTestCase {
         XCTAssertEqual(route("GET", "/a/c.flv", host: "media.localhost:9000"), .getObject(bucket: "media", key: "a/c.flv"))
         XCTAssertEqual(route("GET", "/", host: "media.s3.example.com"), .listObjects(bucket: "media", version2: false))
         XCTAssertEqual(route("PUT", "/media/k?partNumber=2&uploadId=U"), .uploadPart(bucket: "media", key: "k", uploadID: "U", partNumber: 2))
-        XCTAssertEqual(route("PUT", "/media/k?partNumber=0&uploadId=U"), .invalid("partNumber must be 1 to 10000"))
+        XCTAssertEqual(route("PUT", "/media/k?partNumber=0&uploadId=U"), .invalidArgument("Part number must be an integer between 1 and 10000, inclusive"))
         XCTAssertEqual(route("PUT", "/media/k", headers: ["x-amz-copy-source": "/media/j"]), .copyObject(bucket: "media", key: "k"))
         XCTAssertEqual(route("POST", "/media/k?uploads"), .createMultipartUpload(bucket: "media", key: "k"))
         XCTAssertEqual(route("POST", "/media/k?uploadId=U"), .completeMultipartUpload(bucket: "media", key: "k", uploadID: "U"))

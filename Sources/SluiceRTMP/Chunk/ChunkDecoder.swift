@@ -4,6 +4,8 @@ import NIOCore
 public enum RTMPProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
     case chunkWithoutPreviousHeader(chunkStreamID: UInt32, format: UInt8)
     case messageTooLarge(length: Int, limit: Int)
+    case tooManyChunkStreams(limit: Int)
+    case tooMuchBuffered(bytes: Int, limit: Int)
     case invalidChunkSize(Int)
     case malformedMessage(String)
     case handshake(String)
@@ -14,6 +16,10 @@ public enum RTMPProtocolError: Error, Equatable, Sendable, CustomStringConvertib
             return "chunk of format \(format) on chunk stream \(id) with no earlier header to extend"
         case .messageTooLarge(let length, let limit):
             return "message of \(length) bytes exceeds the limit of \(limit)"
+        case .tooManyChunkStreams(let limit):
+            return "more than \(limit) chunk streams in use"
+        case .tooMuchBuffered(let bytes, let limit):
+            return "\(bytes) bytes of unfinished messages exceed the limit of \(limit)"
         case .invalidChunkSize(let size): return "invalid chunk size \(size)"
         case .malformedMessage(let reason): return "malformed message: \(reason)"
         case .handshake(let reason): return "handshake failed: \(reason)"
@@ -31,10 +37,18 @@ public struct ChunkDecoder: Sendable {
         public var maximumChunkSize: Int
         /// The largest message a peer may send (commands are small; Sluice takes no publishing).
         public var maximumMessageSize: Int
+        /// Chunk streams a peer may use at once (players use fewer than ten).
+        public var maximumChunkStreams: Int
+        /// Bytes of unfinished messages held across all chunk streams: without it, a peer
+        /// could start a message on each of 65,599 chunk streams and never finish one.
+        public var maximumBufferedBytes: Int
 
-        public init(maximumChunkSize: Int = 65536, maximumMessageSize: Int = 1 << 20) {
+        public init(maximumChunkSize: Int = 65536, maximumMessageSize: Int = 1 << 20, maximumChunkStreams: Int = 64,
+                    maximumBufferedBytes: Int? = nil) {
             self.maximumChunkSize = maximumChunkSize
             self.maximumMessageSize = maximumMessageSize
+            self.maximumChunkStreams = maximumChunkStreams
+            self.maximumBufferedBytes = maximumBufferedBytes ?? 2 * maximumMessageSize
         }
     }
 
@@ -53,7 +67,12 @@ public struct ChunkDecoder: Sendable {
     public let limits: Limits
     private var streams: [UInt32: StreamState] = [:]
     private var buffer = ByteBuffer()
+    /// Bytes of unfinished messages across all chunk streams.
+    private var partialBytes = 0
     public private(set) var bytesReceived: UInt64 = 0
+
+    /// What the decoder holds: unparsed input (at most one chunk) and unfinished messages.
+    public var bufferedBytes: Int { buffer.readableBytes + partialBytes }
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -99,6 +118,7 @@ public struct ChunkDecoder: Sendable {
             state = existing
         } else {
             guard format == 0 else { throw .chunkWithoutPreviousHeader(chunkStreamID: chunkStreamID, format: format) }
+            guard streams.count < limits.maximumChunkStreams else { throw .tooManyChunkStreams(limit: limits.maximumChunkStreams) }
             state = StreamState()
         }
         let startsMessage = state.partial == nil
@@ -131,6 +151,7 @@ public struct ChunkDecoder: Sendable {
         }
         if format < 3, !startsMessage {
             // A new header in the middle of a message: the peer abandoned the old one.
+            partialBytes -= state.partial?.readableBytes ?? 0
             state.partial = nil
         }
         if state.partial == nil {
@@ -141,6 +162,9 @@ public struct ChunkDecoder: Sendable {
         let alreadyRead = state.partial?.readableBytes ?? 0
         let chunkLength = min(chunkSize, state.length - alreadyRead)
         guard reader.readableBytes >= chunkLength else { return nil }
+        if chunkLength < state.length - alreadyRead, partialBytes + chunkLength > limits.maximumBufferedBytes {
+            throw .tooMuchBuffered(bytes: partialBytes + chunkLength, limit: limits.maximumBufferedBytes)
+        }
 
         // The chunk is complete: commit the header state.
         if state.partial == nil {
@@ -155,17 +179,29 @@ public struct ChunkDecoder: Sendable {
             default:
                 state.timestamp &+= state.delta
             }
+            if chunkLength == state.length {
+                // The whole message in one chunk, as almost every command is: no copy.
+                let payload = reader.readSlice(length: chunkLength)!
+                buffer = reader
+                streams[chunkStreamID] = state
+                let message = RTMPMessage(typeID: state.typeID, streamID: state.streamID, timestamp: state.timestamp,
+                                          payload: payload, chunkStreamID: chunkStreamID)
+                try applyProtocolControl(message)
+                return .some(message)
+            }
             // Grow with what arrives, not with what the peer announces.
-            state.partial = ByteBufferAllocator().buffer(capacity: min(state.length, 64 * 1024))
+            state.partial = ByteBufferAllocator().buffer(capacity: min(state.length, max(chunkLength, 4096)))
         }
         var slice = reader.readSlice(length: chunkLength)!
         state.partial!.writeBuffer(&slice)
+        partialBytes += chunkLength
         buffer = reader
 
         if state.partial!.readableBytes >= state.length {
             let message = RTMPMessage(
                 typeID: state.typeID, streamID: state.streamID, timestamp: state.timestamp,
                 payload: state.partial!, chunkStreamID: chunkStreamID)
+            partialBytes -= state.partial!.readableBytes
             state.partial = nil
             streams[chunkStreamID] = state
             try applyProtocolControl(message)
@@ -187,6 +223,7 @@ public struct ChunkDecoder: Sendable {
             chunkSize = size
         case .abort:
             if let id = message.payload.getInteger(at: message.payload.readerIndex, as: UInt32.self) {
+                partialBytes -= streams[id]?.partial?.readableBytes ?? 0
                 streams[id]?.partial = nil
             }
         default:

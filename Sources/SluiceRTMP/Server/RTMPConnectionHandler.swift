@@ -49,6 +49,9 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
 
     /// Bytes written per pump before the output is handed to the socket.
     static let writeBatch = 32 * 1024
+    /// Items one stream's playlist may queue: far more than a player uses, and a bound
+    /// on what a client can make the server hold.
+    static let maximumPlaylistItems = 256
 
     init(configuration: RTMPServerConfiguration, resolver: MediaResolver, router: any ConnectRouter,
          threadPool: NIOThreadPool, logger: Logger, clientID: String, onClose: @escaping @Sendable () -> Void) {
@@ -243,6 +246,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
                 if !paused { scheduleDrive() }
             case .stop(let streamID):
                 playlists[streamID] = nil
+                if !session.hasStream(streamID) { bufferLengths[streamID] = nil }  // deleted
                 if let playback = playbacks.removeValue(forKey: streamID) {
                     logger.info("play stopped by client", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
                 }
@@ -293,6 +297,12 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     private func startPlay(_ request: RTMPSession.PlayRequest) {
         if !request.reset, let current = playbacks[request.streamID], !current.isFinished {
             // reset false appends to the stream's playlist.
+            guard playlists[request.streamID, default: []].count < Self.maximumPlaylistItems else {
+                encoder.write(session.onStatus(streamID: request.streamID, FMS.status(
+                    "NetStream.Play.Failed", level: "error",
+                    description: "Failed to queue \(request.name): the playlist holds \(Self.maximumPlaylistItems) items already.")), into: &output)
+                return
+            }
             playlists[request.streamID, default: []].append(request)
             current.continuesInPlaylist = true
             logger.info("play queued in playlist", metadata: ["stream": "\(request.name)"])
@@ -352,7 +362,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
                     return
                 }
                 playbacks[request.streamID] = playback
-                logger.info("play", metadata: ["stream": "\(request.name)", "object": "\(opened.key)", "start": "\(request.start)", "buffer": "\(playback.bufferLength)"])
+                logger.info("play", metadata: ["stream": "\(request.name)", "object": "\(opened.key)", "start": "\(request.start.map { "\($0) ms" } ?? "beginning")", "buffer": "\(playback.bufferLength)"])
                 // Next tick: commands that arrived with this play (a playlist) are seen first,
                 // and a playlist item begun from inside drive() does not re-enter it.
                 scheduleDrive()

@@ -48,10 +48,11 @@ public struct RTMPSession {
     public struct PlayRequest: Sendable {
         public var streamID: UInt32
         public var name: String
-        /// Milliseconds; negative values are FMS's live/recorded selectors.
-        public var start: Double
-        /// Milliseconds; negative means to the end.
-        public var length: Double
+        /// Where to start, in milliseconds; nil for the beginning (FMS's negative
+        /// live/recorded selectors, and anything that is not a number).
+        public var start: UInt32?
+        /// How much to play, in milliseconds; nil for all of it (a negative len).
+        public var length: UInt32?
         public var reset: Bool
         public var amf3: Bool
     }
@@ -80,6 +81,9 @@ public struct RTMPSession {
     }
 
     public var isAMF3: Bool { objectEncoding == 3 }
+
+    /// Whether `createStream` made this stream and `deleteStream` has not removed it.
+    public func hasStream(_ streamID: UInt32) -> Bool { streams.contains(streamID) }
 
     /// Acknowledgements owed for `totalReceived` bytes (RTMP 5.4.3).
     public mutating func acknowledgements(totalReceived: UInt64) -> [Action] {
@@ -114,6 +118,9 @@ public struct RTMPSession {
         case .pingRequest(let timestamp):
             return [.send(ProtocolControl.userControl(.pingResponse(timestamp: timestamp)))]
         case .setBufferLength(let streamID, let milliseconds):
+            // Kept per stream by the handler: only for streams that exist (and 0, which
+            // librtmp uses before createStream), so a client cannot grow that table.
+            guard streamID == 0 || streams.contains(streamID) else { return [] }
             return [.setBufferLength(streamID: streamID, milliseconds: milliseconds)]
         default:
             return []
@@ -153,8 +160,8 @@ public struct RTMPSession {
             return [reply("_result", command.transactionID, [.number(Double(id))])]
         case "play":
             guard streams.contains(streamID) else { return [callFailed(command, "play on stream \(streamID), which was not created.")] }
-            let start = command.arguments.count > 1 ? command.arguments[1].doubleValue ?? -2000 : -2000
-            let length = command.arguments.count > 2 ? command.arguments[2].doubleValue ?? -1 : -1
+            let start = command.arguments.count > 1 ? command.arguments[1].doubleValue.flatMap { WireNumber.milliseconds($0) } : nil
+            let length = command.arguments.count > 2 ? command.arguments[2].doubleValue.flatMap { WireNumber.milliseconds($0) } : nil
             let reset = command.arguments.count > 3 ? command.arguments[3].boolValue ?? true : true
             if command.arguments.first == .boolean(false) {
                 return [.stop(streamID: streamID)]  // play(false) stops, as in FMS
@@ -171,23 +178,23 @@ public struct RTMPSession {
                     name: streamName, clientID: clientID)))]
             }
             return [.play(PlayRequest(streamID: streamID, name: streamName,
-                                      start: (parameters["start"]?.doubleValue).map { $0 * 1000 } ?? -2000,
-                                      length: (parameters["len"]?.doubleValue).map { $0 < 0 ? -1 : $0 * 1000 } ?? -1,
+                                      start: parameters["start"]?.doubleValue.flatMap { WireNumber.milliseconds(fromSeconds: $0) },
+                                      length: parameters["len"]?.doubleValue.flatMap { WireNumber.milliseconds(fromSeconds: $0) },
                                       reset: true, amf3: isAMF3))]
         case "seek":
             guard streams.contains(streamID) else { return [callFailed(command, "seek on stream \(streamID), which was not created.")] }
-            let target = command.arguments.first?.doubleValue ?? 0
-            return [.seek(streamID: streamID, milliseconds: UInt32(clamping: Int64(max(0, target.isFinite ? target : 0))))]
+            let target = command.arguments.first?.doubleValue.flatMap { WireNumber.milliseconds($0) } ?? 0
+            return [.seek(streamID: streamID, milliseconds: target)]
         case "pause", "pauseRaw":
             guard streams.contains(streamID) else { return [callFailed(command, "pause on stream \(streamID), which was not created.")] }
             let paused = command.arguments.first?.boolValue ?? true
-            let position = command.arguments.count > 1 ? command.arguments[1].doubleValue ?? 0 : 0
-            return [.pause(streamID: streamID, paused: paused, milliseconds: UInt32(clamping: Int64(max(0, position.isFinite ? position : 0))))]
+            let position = command.arguments.count > 1 ? command.arguments[1].doubleValue.flatMap { WireNumber.milliseconds($0) } ?? 0 : 0
+            return [.pause(streamID: streamID, paused: paused, milliseconds: position)]
         case "closeStream":
             return streams.contains(streamID) ? [.stop(streamID: streamID)] : []
         case "deleteStream":
-            let target = command.arguments.first?.doubleValue.map { UInt32(clamping: Int64($0)) } ?? streamID
-            guard streams.remove(target) != nil else { return [] }
+            let target = command.arguments.first.map { $0.doubleValue.flatMap(WireNumber.streamID) } ?? streamID
+            guard let target, streams.remove(target) != nil else { return [] }
             return [.stop(streamID: target)]
         case "receiveAudio", "receiveVideo":
             let flag = command.arguments.first?.boolValue ?? true

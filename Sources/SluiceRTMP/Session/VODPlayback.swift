@@ -46,7 +46,7 @@ public final class VODPlayback {
     private var pending: MediaTag?
     /// Playback ends after this media time (from `play`'s len).
     private var endTimestamp: UInt64?
-    private var requestedLength: Double
+    private let requestedLength: UInt32?
     public private(set) var bytesSent: UInt64 = 0
     public private(set) var lastTimestamp: UInt32 = 0
     /// Added to every timestamp sent: a playlist's later items continue the timeline of
@@ -56,7 +56,7 @@ public final class VODPlayback {
     public var continuesInPlaylist = false
 
     public init(streamID: UInt32, name: String, reader: any MediaReader, clientID: String, amf3: Bool,
-                bufferLength: UInt32?, length: Double) {
+                bufferLength: UInt32?, length: UInt32?) {
         self.streamID = streamID
         self.name = name
         self.reader = reader
@@ -109,15 +109,14 @@ public final class VODPlayback {
 
     // MARK: Control
 
-    /// Starts playing from `start` milliseconds (negative: from the beginning). Writes, in
+    /// Starts playing from `start` milliseconds (nil: from the beginning). Writes, in
     /// the order Flash players expect: StreamIsRecorded, StreamBegin, Play.Reset,
     /// Play.Start, |RtmpSampleAccess, onMetaData, then the sequence headers.
     ///
     /// A later playlist item passes `now` plus what the player still holds of the items
     /// before it, so the lead stays one buffer across the switch.
-    public func begin(start: Double, reset: Bool, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) {
-        let target = start > 0 && start.isFinite ? UInt32(clamping: Int64(start)) : 0
-        let position = try restart(at: target, now: now, encoder: &encoder)
+    public func begin(start: UInt32?, reset: Bool, now: UInt64, encoder: inout ChunkEncoder, into out: inout ByteBuffer) throws(MediaFormatError) {
+        let position = try restart(at: start ?? 0, now: now, encoder: &encoder)
         encoder.write(control(.streamIsRecorded(streamID: streamID)), into: &out)
         encoder.write(control(.streamBegin(streamID: streamID)), into: &out)
         if reset {
@@ -165,7 +164,7 @@ public final class VODPlayback {
         pending = nil
         isFinished = false
         videoNeedsKeyframe = false
-        if requestedLength >= 0, requestedLength.isFinite {
+        if let requestedLength {
             endTimestamp = UInt64(max(position, target)) + UInt64(requestedLength)
         }
         resetClock(to: position, now: now)

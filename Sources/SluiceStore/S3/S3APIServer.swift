@@ -21,6 +21,9 @@ public struct S3APIConfiguration: Sendable {
     /// A connection that neither sends nor receives for this long is closed: an idle
     /// keep-alive connection, or a client that stalled mid-body.
     public var idleTimeout: TimeAmount = .seconds(120)
+    /// The largest XML request document (CompleteMultipartUpload of 10,000 parts is
+    /// about 900 KB): anything longer is MaxMessageLengthExceeded.
+    public var maximumDocumentSize = 1 << 20
 
     public init() {}
 }

@@ -6,6 +6,7 @@ import NIOHTTP1
 extension S3RequestHandler {
     func perform(_ call: S3Call, connection: S3Connection) async throws -> S3Reply {
         if case .invalid(let why) = call.operation { throw S3Error("MethodNotAllowed", .methodNotAllowed, why) }
+        if case .invalidArgument(let why) = call.operation { throw S3Error.invalidArgument(why) }
         if case .notImplemented(let what) = call.operation {
             throw S3Error("NotImplemented", .notImplemented, "A header or query you provided implies functionality that is not implemented (\(what)).")
         }
@@ -102,7 +103,7 @@ extension S3RequestHandler {
             if let canned = call.header("x-amz-acl") {
                 acl = try Self.cannedACL(canned)
             } else if !document.isEmpty {
-                acl = try Self.aclFromPolicy(document)
+                acl = try S3RequestBody.acl(document)
             } else {
                 throw S3Error("MissingSecurityHeader", .badRequest, "Your request was missing a required header: x-amz-acl or an AccessControlPolicy body.")
             }
@@ -133,18 +134,8 @@ extension S3RequestHandler {
 
         case .completeMultipartUpload(let bucket, let key, let uploadID):
             let document = try await readDocument(call, connection: connection)
-            guard let root = S3XMLElement.parse(document), root.name == "CompleteMultipartUpload" else {
-                throw S3Error.malformedXML("expected CompleteMultipartUpload")
-            }
-            var parts: [(number: Int, etag: String)] = []
-            for part in root.all("Part") {
-                guard let number = part.value("PartNumber").flatMap(Int.init), let etag = part.value("ETag") else {
-                    throw S3Error.malformedXML("each Part needs PartNumber and ETag")
-                }
-                parts.append((number, etag))
-            }
+            let chosen = try S3RequestBody.completedParts(document)
             let store = self.store
-            let chosen = parts
             let info = try await blocking { try store.completeMultipartUpload(uploadID: uploadID, bucket: bucket, key: key, parts: chosen) }
             var xml = S3XMLWriter()
             xml.start("CompleteMultipartUploadResult", namespace: S3XMLWriter.namespace)
@@ -181,7 +172,7 @@ extension S3RequestHandler {
             xml.end()
             return .data(.ok, [], xml.text)
 
-        case .invalid, .notImplemented:
+        case .invalid, .invalidArgument, .notImplemented:
             throw S3Error("NotImplemented", .notImplemented, "not implemented")
         }
     }
@@ -302,10 +293,10 @@ extension S3RequestHandler {
         }
         switch ByteRange(header: call.header("range"), size: info.size) {
         case .whole:
-            return .file(.ok, headers, path: path, range: 0...(info.size - 1) )
+            return .file(.ok, headers, path: path, range: 0..<max(0, info.size))
         case .partial(let range):
             return .file(.partialContent, headers + [("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(info.size)")],
-                         path: path, range: range)
+                         path: path, range: Range(range))
         case .unsatisfiable:
             throw S3Error("InvalidRange", .rangeNotSatisfiable, "The requested range is not satisfiable",
                           details: [("ActualObjectSize", String(info.size))])
@@ -371,11 +362,8 @@ extension S3RequestHandler {
 
     func deleteObjects(_ call: S3Call, bucket: String, connection: S3Connection) async throws -> S3Reply {
         let document = try await readDocument(call, connection: connection)
-        guard let root = S3XMLElement.parse(document), root.name == "Delete" else { throw S3Error.malformedXML("expected Delete") }
-        let keys = root.all("Object").compactMap { $0.value("Key") }
-        guard keys.count <= 1000 else { throw S3Error.malformedXML("at most 1000 objects per request") }
+        let (keys, quiet) = try S3RequestBody.objectsToDelete(document)
         guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
-        let quiet = root.value("Quiet")?.lowercased() == "true"
         var xml = S3XMLWriter()
         xml.start("DeleteResult", namespace: S3XMLWriter.namespace)
         for key in keys {
@@ -403,8 +391,6 @@ extension S3RequestHandler {
         }
     }
 
-    static let allUsers = "http://acs.amazonaws.com/groups/global/AllUsers"
-
     func aclDocument(_ acl: ObjectACL) -> String {
         var xml = S3XMLWriter()
         xml.start("AccessControlPolicy", namespace: S3XMLWriter.namespace)
@@ -412,7 +398,7 @@ extension S3RequestHandler {
         xml.start("AccessControlList")
         xml.raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>\(Self.owner.id)</ID><DisplayName>\(Self.owner.name)</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>")
         if acl == .publicRead {
-            xml.raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>\(Self.allUsers)</URI></Grantee><Permission>READ</Permission></Grant>")
+            xml.raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>\(S3RequestBody.allUsers)</URI></Grantee><Permission>READ</Permission></Grant>")
         }
         xml.end()
         xml.end()
@@ -426,24 +412,6 @@ extension S3RequestHandler {
         default:
             throw S3Error.invalidArgument("Sluice supports the canned ACLs private and public-read, not '\(text)'.")
         }
-    }
-
-    /// An AccessControlPolicy grants public read when AllUsers has READ.
-    static func aclFromPolicy(_ document: Data) throws -> ObjectACL {
-        guard let root = S3XMLElement.parse(document), root.name == "AccessControlPolicy" else {
-            throw S3Error.malformedXML("expected AccessControlPolicy")
-        }
-        for grant in root.descendants("Grant") {
-            let uri = grant.child("Grantee")?.value("URI")
-            let permission = grant.value("Permission")
-            if uri == allUsers {
-                guard permission == "READ" else {
-                    throw S3Error.invalidArgument("Sluice grants AllUsers READ only (public-read), not \(permission ?? "nothing").")
-                }
-                return .publicRead
-            }
-        }
-        return .private
     }
 
     static func userMetadata(_ headers: HTTPHeaders) -> [String: String] {

@@ -27,12 +27,14 @@ public enum S3Operation: Equatable, Sendable {
     case listParts(bucket: String, key: String, uploadID: String)
     /// Something S3 has that Sluice does not: answered with NotImplemented.
     case notImplemented(String)
-    /// A request no S3 operation matches (bad part number, bad method).
+    /// A request no S3 operation matches (a method S3 has not for this resource).
     case invalid(String)
+    /// An operation with a parameter out of its range (a part number of 0): 400.
+    case invalidArgument(String)
 
     public var bucket: String? {
         switch self {
-        case .listBuckets, .notImplemented, .invalid: return nil
+        case .listBuckets, .notImplemented, .invalid, .invalidArgument: return nil
         case .createBucket(let b), .deleteBucket(let b), .headBucket(let b), .getBucketLocation(let b), .getBucketACL(let b),
              .listObjects(let b, _), .listMultipartUploads(let b), .deleteObjects(let b):
             return b
@@ -125,7 +127,7 @@ public struct S3Router: Sendable {
             if has("tagging") || has("retention") || has("legal-hold") { return .notImplemented("object subresource") }
             if let uploadID = value("uploadId") {
                 guard let number = value("partNumber").flatMap(Int.init), (1...10_000).contains(number) else {
-                    return .invalid("partNumber must be 1 to 10000")
+                    return .invalidArgument("Part number must be an integer between 1 and 10000, inclusive")
                 }
                 if headers("x-amz-copy-source") != nil { return .notImplemented("UploadPartCopy") }
                 return .uploadPart(bucket: bucket, key: key, uploadID: uploadID, partNumber: number)
@@ -148,6 +150,12 @@ public struct S3Router: Sendable {
         default:
             return .invalid("\(method) on an object")
         }
+    }
+
+    /// Splits a request target into its path (still percent-encoded) and decoded query.
+    public static func splitTarget(_ target: String) -> (path: String, query: [(name: String, value: String)]) {
+        guard let mark = target.firstIndex(of: "?") else { return (target, []) }
+        return (String(target[..<mark]), parseQuery(target[target.index(after: mark)...]))
     }
 
     /// Splits `a=1&b&c=%2F` into decoded pairs (`+` is a space only in forms, not here).
@@ -182,14 +190,12 @@ public enum ByteRange: Equatable, Sendable {
             return
         }
         guard let start = Int64(first), start >= 0 else { self = .whole; return }
+        // A last byte before the first makes the range invalid, and an invalid range is
+        // ignored (RFC 9110 14.1.1), whatever the object's size.
+        let end: Int64? = last.isEmpty ? nil : Int64(last)
+        if !last.isEmpty && (end ?? -1) < start { self = .whole; return }
         guard start < size else { self = .unsatisfiable; return }
-        if last.isEmpty {
-            self = .partial(start...(size - 1))
-        } else if let end = Int64(last), end >= start {
-            self = .partial(start...min(end, size - 1))
-        } else {
-            self = .whole
-        }
+        self = .partial(start...min(end ?? (size - 1), size - 1))
     }
 }
 

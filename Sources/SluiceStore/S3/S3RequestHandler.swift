@@ -10,7 +10,8 @@ import NIOPosix
 enum S3Reply {
     case data(HTTPResponseStatus, [(String, String)], String)
     case empty(HTTPResponseStatus, [(String, String)])
-    case file(HTTPResponseStatus, [(String, String)], path: String, range: ClosedRange<Int64>)
+    /// `range` is half-open so that an empty object (or an empty range) is expressible.
+    case file(HTTPResponseStatus, [(String, String)], path: String, range: Range<Int64>)
 }
 
 /// One parsed request, with who sent it.
@@ -40,12 +41,11 @@ struct S3RequestHandler: Sendable {
     let configuration: S3APIConfiguration
     let threadPool: NIOThreadPool
     let logger: Logger
-    let router: S3Router
+    let authenticator: S3Authenticator
     let tracker: ConnectionTracker
 
     /// S3's single-PUT limit.
     static let maximumObjectSize: Int64 = 5 * 1024 * 1024 * 1024
-    static let maximumDocumentSize = 4 << 20
     static let owner = (id: "sluice", name: "sluice")
 
     init(store: LocalObjectStore, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger, tracker: ConnectionTracker) {
@@ -54,7 +54,7 @@ struct S3RequestHandler: Sendable {
         self.configuration = configuration
         self.threadPool = threadPool
         self.logger = logger
-        router = S3Router(domains: configuration.domains)
+        authenticator = S3Authenticator(configuration)
     }
 
     func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
@@ -139,7 +139,7 @@ struct S3RequestHandler: Sendable {
             defer { close(descriptor) }
             try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
             var offset = range.lowerBound
-            let end = range.upperBound + 1
+            let end = range.upperBound
             while offset < end {
                 let want = Int(min(1 << 20, end - offset))
                 let at = offset
@@ -161,24 +161,11 @@ struct S3RequestHandler: Sendable {
     // MARK: Dispatch
 
     func respond(_ head: HTTPRequestHead, connection: S3Connection, requestID: String) async -> (S3Reply, String) {
-        let target = head.uri
-        let pathPart: Substring
-        let queryPart: Substring
-        if let mark = target.firstIndex(of: "?") {
-            pathPart = target[..<mark]
-            queryPart = target[target.index(after: mark)...]
-        } else {
-            pathPart = target[...]
-            queryPart = ""
-        }
-        let path = String(pathPart)
-        let query = S3Router.parseQuery(queryPart)
-        let operation = router.route(method: head.method.rawValue, path: path, query: query, host: head.headers.first(name: "host"),
-                                     headers: { head.headers.first(name: $0) })
+        var call = authenticator.call(for: head, requestID: requestID)
+        let operation = call.operation
         let resource = (operation.bucket.map { "/" + $0 } ?? "") + Self.keyOf(operation).map { "/" + $0 } .orEmpty
         do {
-            var call = S3Call(head: head, path: path, query: query, operation: operation, accessKey: nil, payload: .unsigned, requestID: requestID)
-            try authenticate(&call)
+            try authenticator.authenticate(&call, now: Date())
             return (try await perform(call, connection: connection), resource.isEmpty ? "/" : resource)
         } catch let error as S3Error {
             return (.data(error.status, [], error.document(resource: resource.isEmpty ? "/" : resource, requestID: requestID)), resource)
@@ -199,80 +186,6 @@ struct S3RequestHandler: Sendable {
              .completeMultipartUpload(_, let k, _), .abortMultipartUpload(_, let k, _), .listParts(_, let k, _):
             return k
         default: return nil
-        }
-    }
-
-    // MARK: Authentication
-
-    /// Checks the signature (header or presigned URL) and decides how the body is
-    /// protected. Unsigned requests pass as anonymous; what they may do is checked later.
-    func authenticate(_ call: inout S3Call) throws {
-        let request = SignatureV4.Request(method: call.head.method.rawValue, path: call.path, query: call.query,
-                                          headers: call.head.headers.map { ($0.name, $0.value) })
-        let secrets = configuration.credentials
-        let virtualBucket = router.virtualHostBucket(host: call.header("host"))
-        if call.header("authorization")?.hasPrefix("AWS ") == true {
-            switch SignatureV2.verify(request, virtualHostBucket: virtualBucket, secret: { secrets[$0] }) {
-            case .success(let key): call.accessKey = key
-            case .failure(let failure): throw Self.error(for: failure)
-            }
-            call.payload = .unsigned
-        } else if call.parameter("AWSAccessKeyId") != nil {
-            switch SignatureV2.verifyPresigned(request, virtualHostBucket: virtualBucket, now: Date(), secret: { secrets[$0] }) {
-            case .success(let key): call.accessKey = key
-            case .failure(let failure): throw Self.error(for: failure)
-            }
-            call.payload = .unsigned
-        } else if call.header("authorization") != nil {
-            let authorization: SignatureV4.Authorization
-            switch SignatureV4.verify(request, secret: { secrets[$0] }) {
-            case .success(let value): authorization = value
-            case .failure(let failure): throw Self.error(for: failure)
-            }
-            if let amzDate = call.header("x-amz-date"), let signed = SignatureV4.date(amzDate),
-               abs(signed.timeIntervalSinceNow) > configuration.allowedClockSkew {
-                throw S3Error("RequestTimeTooSkewed", .forbidden, "The difference between the request time and the server's time is too large.")
-            }
-            call.accessKey = authorization.accessKey
-            let content = call.header("x-amz-content-sha256") ?? SignatureV4.emptyPayloadHash
-            switch content {
-            case SignatureV4.unsignedPayload:
-                call.payload = .unsigned
-            case "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
-                call.payload = .chunked(nil)
-            case SignatureV4.streamingPayload, SignatureV4.streamingPayload + "-TRAILER":
-                let scope = authorization.scope
-                call.payload = .chunked(AWSChunkedDecoder.Signing(
-                    key: SignatureV4.signingKey(secret: secrets[authorization.accessKey] ?? "", scope: scope),
-                    amzDate: call.header("x-amz-date") ?? "", scope: scope, seedSignature: authorization.signature))
-            default:
-                guard content.count == 64, content.allSatisfy(\.isHexDigit) else {
-                    throw S3Error("InvalidArgument", .badRequest, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING- mode or a SHA-256 hex digest")
-                }
-                call.payload = .sha256(content.lowercased())
-            }
-        } else if call.parameter("X-Amz-Algorithm") != nil || call.parameter("X-Amz-Signature") != nil {
-            switch SignatureV4.verifyPresigned(request, now: Date(), secret: { secrets[$0] }) {
-            case .success(let key): call.accessKey = key
-            case .failure(let failure): throw Self.error(for: failure)
-            }
-            call.payload = .unsigned
-        } else {
-            call.accessKey = nil
-            call.payload = .unsigned
-        }
-    }
-
-    static func error(for failure: SignatureV4.Failure) -> S3Error {
-        switch failure {
-        case .malformed(let message): return S3Error("AuthorizationHeaderMalformed", .badRequest, message)
-        case .unknownAccessKey(let key):
-            return S3Error("InvalidAccessKeyId", .forbidden, "The AWS Access Key Id you provided does not exist in our records.",
-                           details: [("AWSAccessKeyId", key)])
-        case .signatureDoesNotMatch:
-            return S3Error("SignatureDoesNotMatch", .forbidden,
-                           "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
-        case .expired: return .accessDenied("Request has expired")
         }
     }
 
@@ -376,7 +289,7 @@ struct S3RequestHandler: Sendable {
     /// A small request document (XML), read whole.
     func readDocument(_ call: S3Call, connection: S3Connection) async throws -> Data {
         var data = Data()
-        _ = try await readBody(call, connection: connection, limit: Int64(Self.maximumDocumentSize)) { data.append(contentsOf: $0) }
+        _ = try await readBody(call, connection: connection, limit: Int64(configuration.maximumDocumentSize)) { data.append(contentsOf: $0) }
         return data
     }
 

@@ -61,26 +61,59 @@ final class S3XMLElement {
     func all(_ name: String) -> [S3XMLElement] { children.filter { $0.name == name } }
     func value(_ name: String) -> String? { child(name)?.text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
-    /// Every descendant named `name`, depth first.
+    /// Every descendant named `name`, depth first (iteratively: no recursion on input).
     func descendants(_ name: String) -> [S3XMLElement] {
-        children.flatMap { ($0.name == name ? [$0] : []) + $0.descendants(name) }
+        var found: [S3XMLElement] = []
+        var pending = Array(children.reversed())
+        while let element = pending.popLast() {
+            if element.name == name { found.append(element) }
+            pending.append(contentsOf: element.children.reversed())
+        }
+        return found
     }
 
-    /// Parses a document; nil when it is not well-formed XML.
+    /// How deep a request document may nest; S3's deepest (AccessControlPolicy) is 5.
+    static let maximumDepth = 16
+
+    /// Parses a document; nil when it is not well-formed XML or nests deeper than
+    /// `maximumDepth`.
     static func parse(_ data: Data) -> S3XMLElement? {
+        guard isSafeForXMLParser(data) else { return nil }
         let builder = Builder()
         let parser = XMLParser(data: data)
         parser.delegate = builder
-        guard parser.parse(), let root = builder.root else { return nil }
+        parser.shouldResolveExternalEntities = false
+        guard parser.parse(), !builder.tooDeep, let root = builder.root else { return nil }
         return root
+    }
+
+    /// Foundation's XMLParser on Linux traps (ending the whole server) on an element
+    /// name that is not valid UTF-8, such as `<\u{CC}\u{CC}/`: it sees only valid UTF-8,
+    /// declared as UTF-8 or not at all (what every S3 client sends), and no DTD, which no
+    /// S3 document has and which is where entity expansion tricks live.
+    static func isSafeForXMLParser(_ data: Data) -> Bool {
+        guard let text = String(validating: data, as: UTF8.self) else { return false }
+        if text.contains("<!") && (text.contains("<!DOCTYPE") || text.contains("<!ENTITY")) { return false }
+        let body = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : text[...]
+        if body.hasPrefix("<?xml"), let end = body.range(of: "?>") {
+            let declaration = body[..<end.lowerBound].lowercased()
+            if declaration.contains("encoding"), !(declaration.contains("\"utf-8\"") || declaration.contains("'utf-8'")) { return false }
+        }
+        return true
     }
 
     private final class Builder: NSObject, XMLParserDelegate {
         var root: S3XMLElement?
         var stack: [S3XMLElement] = []
+        var tooDeep = false
 
         func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
                     attributes: [String: String] = [:]) {
+            guard stack.count < S3XMLElement.maximumDepth else {
+                tooDeep = true
+                parser.abortParsing()
+                return
+            }
             let local = elementName.split(separator: ":").last.map(String.init) ?? elementName
             let element = S3XMLElement(name: local)
             if let parent = stack.last { parent.children.append(element) } else if root == nil { root = element }
@@ -133,7 +166,8 @@ enum S3Date {
               let year = Int32(fields[3])
         else { return nil }
         let clock = fields[4].split(separator: ":").compactMap { Int32($0) }
-        guard clock.count == 3 else { return nil }
+        guard clock.count == 3, calendarFieldsAreValid(year: year, month: Int32(month) + 1, day: day, hour: clock[0], minute: clock[1],
+                                                       second: clock[2]) else { return nil }
         var parts = tm()
         parts.tm_year = year - 1900
         parts.tm_mon = Int32(month)
@@ -144,13 +178,22 @@ enum S3Date {
         return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
     }
 
+    /// Whether the fields of a date from outside are in range; checked before any
+    /// arithmetic on them (year - 1900 overflows for a year near Int32.min).
+    private static func calendarFieldsAreValid(year: Int32, month: Int32, day: Int32, hour: Int32, minute: Int32, second: Int32) -> Bool {
+        (1...9999).contains(year) && (1...12).contains(month) && (1...31).contains(day) && (0...23).contains(hour)
+            && (0...59).contains(minute) && (0...60).contains(second)
+    }
+
     /// Parses the XML form, `2026-11-25T10:00:00.000Z` (milliseconds optional); nil for anything else.
     static func parseISO8601(_ text: String) -> Date? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard trimmed.hasSuffix("Z") else { return nil }
         let fields = trimmed.dropLast().split(whereSeparator: { "-T:".contains($0) })
         guard fields.count == 6, let year = Int32(fields[0]), let month = Int32(fields[1]), let day = Int32(fields[2]),
-              let hour = Int32(fields[3]), let minute = Int32(fields[4]), let seconds = Double(fields[5])
+              let hour = Int32(fields[3]), let minute = Int32(fields[4]), let seconds = Double(fields[5]),
+              seconds >= 0, seconds < 61,
+              calendarFieldsAreValid(year: year, month: month, day: day, hour: hour, minute: minute, second: 0)
         else { return nil }
         var parts = tm()
         parts.tm_year = year - 1900

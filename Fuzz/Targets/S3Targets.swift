@@ -1,0 +1,105 @@
+import Crypto
+import Foundation
+import NIOHTTP1
+@testable import SluiceStore
+
+/// The S3 API's parsers: a request head into a call (operation, signature checks, range,
+/// conditions), aws-chunked bodies, and the XML request documents.
+enum S3Targets {
+    static let accessKey = "AKIDFUZZ"
+    static let secret = "fuzz/secret+key"
+    static let authenticator: S3Authenticator = {
+        var configuration = S3APIConfiguration()
+        configuration.credentials = [accessKey: secret]
+        return S3Authenticator(configuration)
+    }()
+
+    /// A request head as text: `METHOD TARGET` on the first line, `Name: value` after.
+    static func head(_ bytes: [UInt8]) -> HTTPRequestHead? {
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard let first = lines.first else { return nil }
+        let words = first.split(separator: " ", maxSplits: 1)
+        guard words.count == 2, words[0].utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), !words[1].utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F })
+        else { return nil }
+        var headers = HTTPHeaders()
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon], value = line[line.index(after: colon)...]
+            // What NIO's HTTP parser lets through: token names, values without CR, LF or NUL.
+            guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !"()<>@,;:\\\"/[]?={}".utf8.contains($0) }),
+                  !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else { continue }
+            headers.add(name: String(name), value: String(value).trimmingCharacters(in: .whitespaces))
+        }
+        return HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: String(words[0])), uri: String(words[1]), headers: headers)
+    }
+
+    static let request = FuzzTarget(name: "s3-request", summary: "S3 request heads: target, query, routing, signatures, ranges, dates",
+                                    seeds: S3Seeds.requests) { bytes in
+        guard let head = head(bytes) else { return }
+        var call = authenticator.call(for: head, requestID: "FUZZ")
+        _ = call.operation.bucket
+        _ = try? authenticator.authenticate(&call, now: Date(timeIntervalSince1970: 1_764_000_000))
+        for size: Int64 in [0, 1, 1000, Int64.max] {
+            switch ByteRange(header: head.headers.first(name: "range"), size: size) {
+            case .partial(let range):
+                require(range.lowerBound >= 0 && range.upperBound < size, "range \(range) of a \(size)-byte object")
+            case .whole, .unsatisfiable:
+                break
+            }
+        }
+        for name in ["if-modified-since", "if-unmodified-since", "date"] {
+            if let value = head.headers.first(name: name), let date = S3Date.parseHTTP(value) {
+                _ = S3Date.http(date)
+            }
+        }
+        if let value = head.headers.first(name: "x-amz-date") { _ = SignatureV4.date(value) }
+        if let value = head.headers.first(name: "x-amz-expires-at"), let date = S3Date.parseISO8601(value) { _ = S3Date.iso8601(date) }
+    }
+
+    static let signatures = FuzzTarget(name: "s3-signatures", summary: "SigV4 and SigV2 Authorization headers and presigned queries",
+                                       seeds: S3Seeds.signedRequests) { bytes in
+        guard let head = head(bytes) else { return }
+        let (path, query) = S3Router.splitTarget(head.uri)
+        let request = SignatureV4.Request(method: head.method.rawValue, path: path, query: query,
+                                          headers: head.headers.map { ($0.name, $0.value) })
+        let secrets: (String) -> String? = { $0 == accessKey ? secret : nil }
+        let now = Date(timeIntervalSince1970: 1_764_000_000)
+        if let header = head.headers.first(name: "authorization") { _ = SignatureV4.Authorization(header) }
+        _ = SignatureV4.verify(request, secret: secrets)
+        _ = SignatureV4.verifyPresigned(request, now: now, secret: secrets)
+        _ = SignatureV2.verify(request, virtualHostBucket: nil, secret: secrets)
+        _ = SignatureV2.verifyPresigned(request, virtualHostBucket: "media", now: now, secret: secrets)
+    }
+
+    static let awsChunked = FuzzTarget(name: "aws-chunked", summary: "aws-chunked bodies, signed and unsigned, fed in pieces",
+                                       seeds: S3Seeds.chunkedBodies) { bytes in
+        var input = FuzzInput(bytes)
+        let signed = input.byte() & 1 == 1
+        let sizes = input.take(3)
+        var decoder = AWSChunkedDecoder(signing: signed ? S3Seeds.chunkSigning : nil)
+        var emitted: Int64 = 0
+        do {
+            for piece in pieces(input.rest, sizes: sizes) {
+                try piece.withUnsafeBytes { raw in
+                    try decoder.feed(raw) { emitted += Int64($0.count) }
+                }
+            }
+        } catch {
+            return
+        }
+        require(emitted == decoder.decodedLength, "emitted \(emitted) bytes, decoder counted \(decoder.decodedLength)")
+    }
+
+    static let xmlBodies = FuzzTarget(name: "s3-xml", summary: "CompleteMultipartUpload, Delete and AccessControlPolicy documents",
+                                      seeds: S3Seeds.documents) { bytes in
+        let document = Data(bytes)
+        if let parts = try? S3RequestBody.completedParts(document) {
+            require(parts.count <= S3RequestBody.maximumParts, "\(parts.count) parts")
+            require(parts.allSatisfy { (1...S3RequestBody.maximumParts).contains($0.number) }, "part number out of range")
+        }
+        if let (keys, _) = try? S3RequestBody.objectsToDelete(document) {
+            require(keys.count <= S3RequestBody.maximumObjectsToDelete, "\(keys.count) keys")
+        }
+        _ = try? S3RequestBody.acl(document)
+    }
+}

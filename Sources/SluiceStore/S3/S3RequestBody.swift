@@ -1,0 +1,60 @@
+import Foundation
+
+/// The XML documents clients send as request bodies, read into plain values. Pure, so
+/// that every path through them is unit-tested and fuzzed without a server.
+public enum S3RequestBody {
+    /// S3's limits on what one request may list.
+    public static let maximumParts = 10_000
+    public static let maximumObjectsToDelete = 1000
+
+    /// CompleteMultipartUpload: the parts to join, as listed.
+    public static func completedParts(_ document: Data) throws(S3Error) -> [(number: Int, etag: String)] {
+        guard let root = S3XMLElement.parse(document), root.name == "CompleteMultipartUpload" else {
+            throw S3Error.malformedXML("expected CompleteMultipartUpload")
+        }
+        let listed = root.all("Part")
+        guard listed.count <= maximumParts else { throw S3Error.malformedXML("at most \(maximumParts) parts per upload") }
+        var parts: [(number: Int, etag: String)] = []
+        parts.reserveCapacity(listed.count)
+        for part in listed {
+            guard let text = part.value("PartNumber"), let etag = part.value("ETag") else {
+                throw S3Error.malformedXML("each Part needs PartNumber and ETag")
+            }
+            guard let number = Int(text), (1...maximumParts).contains(number) else {
+                throw S3Error.invalidArgument("Part number must be an integer between 1 and \(maximumParts), inclusive")
+            }
+            parts.append((number, etag))
+        }
+        return parts
+    }
+
+    /// DeleteObjects: the keys to delete, and whether to answer only the failures.
+    public static func objectsToDelete(_ document: Data) throws(S3Error) -> (keys: [String], quiet: Bool) {
+        guard let root = S3XMLElement.parse(document), root.name == "Delete" else { throw S3Error.malformedXML("expected Delete") }
+        let keys = root.all("Object").compactMap { $0.value("Key") }
+        guard keys.count <= maximumObjectsToDelete else {
+            throw S3Error.malformedXML("at most \(maximumObjectsToDelete) objects per request")
+        }
+        return (keys, root.value("Quiet")?.lowercased() == "true")
+    }
+
+    static let allUsers = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+    /// AccessControlPolicy: public-read when AllUsers has READ, else private.
+    public static func acl(_ document: Data) throws(S3Error) -> ObjectACL {
+        guard let root = S3XMLElement.parse(document), root.name == "AccessControlPolicy" else {
+            throw S3Error.malformedXML("expected AccessControlPolicy")
+        }
+        for grant in root.descendants("Grant") {
+            let uri = grant.child("Grantee")?.value("URI")
+            let permission = grant.value("Permission")
+            if uri == allUsers {
+                guard permission == "READ" else {
+                    throw S3Error.invalidArgument("Sluice grants AllUsers READ only (public-read), not \(permission ?? "nothing").")
+                }
+                return .publicRead
+            }
+        }
+        return .private
+    }
+}
