@@ -28,6 +28,16 @@ let package = Package(
         ),
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
+        // What every listener shares: connection caps, rate-limited limit logs, and the
+        // HTTP request limits with answers to malformed requests.
+        .target(
+            name: "SluiceHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Buckets and objects: metadata in SQLite (GRDB), bodies on disk; ACLs; the
         // S3-compatible HTTP API in front of them; or the objects kept on an external
         // S3-compatible service (async-http-client, Signature V4).
@@ -35,6 +45,7 @@ let package = Package(
             name: "SluiceStore",
             dependencies: [
                 "SluiceMedia",
+                "SluiceHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -73,6 +84,7 @@ let package = Package(
             name: "SluiceRTMP",
             dependencies: [
                 "SluiceMedia",
+                "SluiceHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -86,6 +98,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceMedia",
+                "SluiceHTTP",
                 "SluiceRTMP",
                 "SluiceStore",
                 "SluiceJobs",
@@ -138,6 +151,16 @@ let package = Package(
         ),
         .executableTarget(name: "sluice-fuzz", dependencies: ["SluiceFuzzTargets"], path: "Fuzz/Driver"),
         .testTarget(name: "SluiceFuzzTests", dependencies: ["SluiceFuzzTargets"]),
+        .testTarget(
+            name: "SluiceHTTPTests",
+            dependencies: [
+                "SluiceHTTP", "SluiceRTMP", "SluiceStore", "SluiceTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Clients"]
+        ),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceStoreTests",

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import SluiceMedia
 import SluiceRTMP
+import SluiceHTTP
 import SluiceJobs
 import SluiceStore
 
@@ -34,6 +35,16 @@ struct Serve: AsyncParsableCommand {
               --chunk-size              rtmp.chunk-size (4096)
               --idle-timeout            rtmp.idle-timeout, seconds (120)
               --shutdown-grace          shutdown-grace, seconds (5)
+            Limits (sluice.yml or SLUICE_ variables; what breaks one is closed, with one
+            log line per kind of refusal every 10 s):
+                                        rtmp.max-handshakes (200 at once),
+                                        rtmp.handshake-timeout (10 s),
+                                        rtmp.max-message-size (1048576 bytes),
+                                        http.max-connections (2000, each HTTP port),
+                                        http.max-connections-per-ip (128),
+                                        http.head-timeout (10 s: slowloris),
+                                        http.max-header-bytes (16384: 431),
+                                        http.max-uri-bytes (8192: 414)
               --default-bucket          default-bucket (media)
               --log-level               log-level (info)
             With watch.folder set, files dropped there are encoded with watch.preset
@@ -99,6 +110,9 @@ struct Serve: AsyncParsableCommand {
         "s3.access-key": "generated on first start", "s3.secret-key": "generated on first start",
         "watch.folder": "none", "watch.preset": "dynamic-streaming", "watch.prefix": "", "watch.stable-seconds": "2",
         "jobs.concurrency": "1", "presets-dir": "presets/ beside the executable or in the working folder",
+        "rtmp.max-handshakes": "200", "rtmp.handshake-timeout": "10", "rtmp.max-message-size": "1048576",
+        "http.max-connections": "2000", "http.max-connections-per-ip": "128", "http.head-timeout": "10",
+        "http.max-header-bytes": "16384", "http.max-uri-bytes": "8192",
     ].merging(StoreBackend.defaults) { first, _ in first }
 
     static let knownSettings = [
@@ -106,6 +120,8 @@ struct Serve: AsyncParsableCommand {
         "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level",
         "s3.host", "s3.port", "s3.region", "s3.domain", "s3.access-key", "s3.secret-key",
         "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
+        "rtmp.max-handshakes", "rtmp.handshake-timeout", "rtmp.max-message-size", "http.max-connections",
+        "http.max-connections-per-ip", "http.head-timeout", "http.max-header-bytes", "http.max-uri-bytes",
     ] + StoreBackend.settingKeys
 
     func run() async throws {
@@ -152,7 +168,21 @@ struct Serve: AsyncParsableCommand {
         let bucket: String
         let requestedHTTPPort: Int?
         var s3 = S3APIConfiguration()
+        var httpLimits = HTTPLimits()
+        let httpConnections: (total: Int, perAddress: Int)
         do {
+            rtmp.maximumHandshakes = try settings.int("rtmp.max-handshakes", default: 200, range: 1...1_000_000)
+            rtmp.handshakeTimeout = try settings.seconds("rtmp.handshake-timeout", default: 10)
+            rtmp.decoderLimits = ChunkDecoder.Limits(maximumMessageSize: try settings.int("rtmp.max-message-size", default: 1 << 20,
+                                                                                          range: 4096...(64 << 20)))
+            httpConnections = (try settings.int("http.max-connections", default: 2000, range: 1...1_000_000),
+                               try settings.int("http.max-connections-per-ip", default: 128, range: 1...1_000_000))
+            httpLimits.headTimeout = .milliseconds(Int64(try settings.seconds("http.head-timeout", default: 10) * 1000))
+            httpLimits.maximumHeaderBytes = try settings.int("http.max-header-bytes", default: 16384, range: 1024...(80 << 10))
+            httpLimits.maximumURILength = try settings.int("http.max-uri-bytes", default: 8192, range: 256...(64 << 10))
+            s3.limits = httpLimits
+            s3.maximumConnections = httpConnections.total
+            s3.maximumConnectionsPerAddress = httpConnections.perAddress
             rtmp.host = settings.string("rtmp.host", default: "0.0.0.0")
             rtmp.port = try settings.int("rtmp.port", default: 1935, range: 0...65535)
             rtmp.maximumConnections = try settings.int("rtmp.max-connections", default: 2000, range: 1...1_000_000)
@@ -231,7 +261,8 @@ struct Serve: AsyncParsableCommand {
             s3Server = api
         }
 
-        let http = PublicHTTPServer(group: group, logger: logger)
+        let http = PublicHTTPServer(group: group, logger: logger, limits: httpLimits, maximumConnections: httpConnections.total,
+                                    maximumConnectionsPerAddress: httpConnections.perAddress)
         if let requestedHTTPPort, requestedHTTPPort >= 0 {
             try await http.start(host: rtmp.host, port: requestedHTTPPort)
         } else if requestedHTTPPort == nil {

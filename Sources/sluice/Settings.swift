@@ -101,8 +101,9 @@ struct Settings {
 
     func seconds(_ key: String, default fallback: Double) throws -> Double {
         guard let entry = values[key] else { return fallback }
-        guard let value = Double(entry.value), value > 0, value.isFinite else {
-            throw Problem(description: "\(entry.source): '\(key)' must be a positive number of seconds, not '\(entry.value)'")
+        // At most a year: the value becomes a whole number of milliseconds later on.
+        guard let value = Double(entry.value), value > 0, value <= 31_536_000 else {
+            throw Problem(description: "\(entry.source): '\(key)' must be a number of seconds from 0 to 31536000, not '\(entry.value)'")
         }
         return value
     }

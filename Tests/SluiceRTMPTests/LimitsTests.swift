@@ -73,4 +73,31 @@ final class LimitsTests: XCTestCase {
         XCTAssertTrue(alive.events.contains { if case .userControl(.pingRequest) = $0 { return true } else { return false } })
         await alive.close()
     }
+
+    /// Sockets that connect and never shake hands take a handshake slot each, up to the
+    /// cap; beyond it a connection is closed at once, and a finished handshake frees its
+    /// slot.
+    func testConnectionsStuckInTheHandshakeAreCapped() async throws {
+        let root = try await TestMedia.shared.bucketRoot([])
+        let server = try await TestServer.start(bucketRoot: root) { $0.maximumHandshakes = 2 }
+        addTeardownBlock { await server.stop() }
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let stuck = [try await bootstrap.connect(host: "127.0.0.1", port: server.port).get(),
+                     try await bootstrap.connect(host: "127.0.0.1", port: server.port).get()]
+        try await Task.sleep(for: .milliseconds(200))
+        let refused = try await bootstrap.connect(host: "127.0.0.1", port: server.port).get()
+        try await refused.closeFuture.get()
+        XCTAssertTrue(stuck.allSatisfy(\.isActive), "the first two wait for their handshake timeout")
+        for channel in stuck { try await channel.close() }
+        try await Task.sleep(for: .milliseconds(200))
+        // Handshaken clients do not count: several connect once the slots are free.
+        var clients: [RTMPTestClient] = []
+        for _ in 0..<4 {
+            let client = try await RTMPTestClient.open(port: server.port)
+            let reply = try await client.connect(tcUrl: server.url)
+            XCTAssertEqual(reply.name, "_result")
+            clients.append(client)
+        }
+        for client in clients { await client.close() }
+    }
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SluiceHTTP
 import Synchronization
 
 /// The public HTTP listener (port 80, or 8080 when 80 cannot be bound). It carries the
@@ -22,22 +23,37 @@ public final class PublicHTTPServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let listener = Mutex<(any Channel)?>(nil)
+    private let limits: HTTPLimits
+    private let connections: ConnectionLimiter
+    private let limitLog: LimitLog
 
-    public init(group: any EventLoopGroup, logger: Logger) {
+    public init(group: any EventLoopGroup, logger: Logger, limits: HTTPLimits = HTTPLimits(), maximumConnections: Int = 2000,
+                maximumConnectionsPerAddress: Int = 128) {
         self.group = group
         self.logger = logger
+        self.limits = limits
+        connections = ConnectionLimiter(maximum: maximumConnections, maximumPerAddress: maximumConnectionsPerAddress)
+        limitLog = LimitLog(logger: logger)
     }
 
     /// Binds `host:port`; returns the bound port.
     @discardableResult
     public func start(host: String, port: Int) async throws -> Int {
-        let logger = self.logger
+        let (logger, limits, connections, limitLog) = (self.logger, self.limits, self.connections, self.limitLog)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                let address = channel.remoteAddress?.ipAddress ?? "?"
+                if let refusal = connections.admit(address) {
+                    limitLog.closed("HTTP connection from \(address)", reason: refusal.description)
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in connections.release(address) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try addHTTPServerHandlers(to: channel.pipeline.syncOperations, limits: limits, limitLog: limitLog) { status, reason in
+                        ("text/plain; charset=utf-8", "\(status.code) \(status.reasonPhrase): \(reason)\n")
+                    }
                     try channel.pipeline.syncOperations.addHandler(PublicHTTPHandler(logger: logger))
                 }
             }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import SluiceHTTP
 import SluiceMedia
 
 /// Sent through every connection's pipeline when the server stops: plays are ended
@@ -24,7 +25,10 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     private let resolver: MediaResolver
     private let threadPool: NIOThreadPool
     private var logger: Logger
+    private let limitLog: LimitLog
     private let onClose: @Sendable () -> Void
+    /// Called once, when the handshake completes or the connection closes before it does.
+    private var onHandshakeEnded: (@Sendable () -> Void)?
 
     private var phase: Phase = .handshake(ServerHandshake(epochMilliseconds: { UInt32(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds / 1_000_000) }))
     private var decoder: ChunkDecoder
@@ -47,6 +51,9 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     private var lastInbound: UInt64 = 0
     private var connectedAt: UInt64 = 0
 
+    /// The most a connection's input may hold undecoded or unfinished.
+    private var inputLimit: Int { configuration.decoderLimits.maximumBufferedBytes + configuration.decoderLimits.maximumChunkSize }
+
     /// Bytes written per pump before the output is handed to the socket.
     static let writeBatch = 32 * 1024
     /// Items one stream's playlist may queue: far more than a player uses, and a bound
@@ -54,11 +61,14 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     static let maximumPlaylistItems = 256
 
     init(configuration: RTMPServerConfiguration, resolver: MediaResolver, router: any ConnectRouter,
-         threadPool: NIOThreadPool, logger: Logger, clientID: String, onClose: @escaping @Sendable () -> Void) {
+         threadPool: NIOThreadPool, logger: Logger, limitLog: LimitLog, clientID: String,
+         onHandshakeEnded: @escaping @Sendable () -> Void, onClose: @escaping @Sendable () -> Void) {
         self.configuration = configuration
         self.resolver = resolver
         self.threadPool = threadPool
         self.logger = logger
+        self.limitLog = limitLog
+        self.onHandshakeEnded = onHandshakeEnded
         self.onClose = onClose
         self.decoder = ChunkDecoder(limits: configuration.decoderLimits)
         self.session = RTMPSession(configuration: configuration.session, router: router, clientID: clientID)
@@ -91,6 +101,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         }
         playbacks.removeAll()
         logger.debug("connection closed")
+        endHandshake()
         onClose()
         context.fireChannelInactive()
     }
@@ -134,9 +145,17 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    private func endHandshake() {
+        onHandshakeEnded?()
+        onHandshakeEnded = nil
+    }
+
+    /// Closes the connection for breaking a limit or the protocol: one log line, rate
+    /// limited across connections, since a hostile client can make many.
     private func fail(_ reason: String) {
         guard case .closing = phase else {
-            logger.info("closing connection: \(reason)")
+            limitLog.closed("RTMP connection from \(context.channel.remoteAddress?.ipAddress ?? "?")", reason: reason)
+            logger.debug("closing connection: \(reason)")
             phase = .closing
             context.close(promise: nil)
             return
@@ -174,6 +193,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
                     logger.trace("handshake: \(handshake.kind)")
                 case .complete(let leftover):
                     logger.debug("handshake complete (\(handshake.kind))")
+                    endHandshake()
                     phase = .chunks
                     decoder.feed(leftover)
                     processMessages()
@@ -183,6 +203,11 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
             }
         case .chunks:
             decoder.feed(bytes)
+            // While a file opens, messages wait undecoded: bound what a client can pile up.
+            if waitingForOpen, decoder.bufferedBytes > inputLimit {
+                fail("more than \(inputLimit) bytes sent while a play was opening")
+                return
+            }
             processMessages()
         case .closing:
             break

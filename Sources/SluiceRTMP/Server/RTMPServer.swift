@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import SluiceHTTP
 import SluiceMedia
 import Synchronization
 
@@ -13,11 +14,14 @@ public final class RTMPServer: Sendable {
     private let group: any EventLoopGroup
     private let threadPool: NIOThreadPool
     private let logger: Logger
+    private let limitLog: LimitLog
     private let state = Mutex(State())
 
     private struct State {
         var listeners: [any Channel] = []
         var connections: [ObjectIdentifier: any Channel] = [:]
+        /// Connections that have not finished the handshake.
+        var handshaking = 0
         var nextClientID: UInt64 = 1
     }
 
@@ -29,6 +33,7 @@ public final class RTMPServer: Sendable {
         self.group = group
         self.threadPool = threadPool
         self.logger = logger
+        limitLog = LimitLog(logger: logger)
     }
 
     public var connectionCount: Int { state.withLock { $0.connections.count } }
@@ -90,15 +95,21 @@ public final class RTMPServer: Sendable {
 
     private func accept(_ channel: any Channel) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
-        let admitted: UInt64? = state.withLock { state in
-            guard state.connections.count < configuration.maximumConnections else { return nil }
+        let admitted: (number: UInt64?, refusal: String?) = state.withLock { state in
+            guard state.connections.count < configuration.maximumConnections else {
+                return (nil, "\(configuration.maximumConnections) connections already open")
+            }
+            guard state.handshaking < configuration.maximumHandshakes else {
+                return (nil, "\(configuration.maximumHandshakes) connections already in the handshake")
+            }
             state.connections[key] = channel
+            state.handshaking += 1
             defer { state.nextClientID += 1 }
-            return state.nextClientID
+            return (state.nextClientID, nil)
         }
         let remote = channel.remoteAddress?.description ?? "?"
-        guard let clientNumber = admitted else {
-            logger.warning("refusing connection from \(remote): \(configuration.maximumConnections) connections already open")
+        guard let clientNumber = admitted.number else {
+            limitLog.closed("RTMP connection from \(channel.remoteAddress?.ipAddress ?? "?")", reason: admitted.refusal ?? "refused")
             return channel.close()
         }
         var connectionLogger = logger
@@ -107,7 +118,10 @@ public final class RTMPServer: Sendable {
         connectionLogger.debug("connection accepted")
         let handler = RTMPConnectionHandler(
             configuration: configuration, resolver: resolver, router: router, threadPool: threadPool,
-            logger: connectionLogger, clientID: String(clientNumber, radix: 16),
+            logger: connectionLogger, limitLog: limitLog, clientID: String(clientNumber, radix: 16),
+            onHandshakeEnded: { [self] in
+                self.state.withLock { $0.handshaking -= 1 }
+            },
             onClose: { [self] in
                 _ = self.state.withLock { $0.connections.removeValue(forKey: key) }
             })

@@ -4,6 +4,9 @@ public struct RTMPServerConfiguration: Sendable {
     public var port: Int
     /// Connections beyond this are closed as soon as they are accepted.
     public var maximumConnections: Int
+    /// Connections still in the handshake at once: beyond this, new ones are closed as
+    /// soon as they are accepted (a flood of sockets that never handshake).
+    public var maximumHandshakes: Int
     /// Seconds a client has to complete the handshake and `connect`.
     public var handshakeTimeout: Double
     /// Seconds without a byte from the client before the connection is dropped.
@@ -16,7 +19,7 @@ public struct RTMPServerConfiguration: Sendable {
     public var decoderLimits: ChunkDecoder.Limits
 
     public init(
-        host: String = "0.0.0.0", port: Int = 1935, maximumConnections: Int = 2000,
+        host: String = "0.0.0.0", port: Int = 1935, maximumConnections: Int = 2000, maximumHandshakes: Int = 200,
         handshakeTimeout: Double = 10, idleTimeout: Double = 120, pingInterval: Double = 30,
         shutdownGrace: Double = 5, session: RTMPSession.Configuration = .init(),
         decoderLimits: ChunkDecoder.Limits = .init()
@@ -24,6 +27,7 @@ public struct RTMPServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.maximumConnections = maximumConnections
+        self.maximumHandshakes = maximumHandshakes
         self.handshakeTimeout = handshakeTimeout
         self.idleTimeout = idleTimeout
         self.pingInterval = pingInterval

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SluiceHTTP
 import Synchronization
 
 public struct S3APIConfiguration: Sendable {
@@ -16,6 +17,10 @@ public struct S3APIConfiguration: Sendable {
     /// Access key → secret key.
     public var credentials: [String: String] = [:]
     public var maximumConnections = 1000
+    /// Connections one peer address may hold open.
+    public var maximumConnectionsPerAddress = 128
+    /// Request line, header and timing limits (slowloris).
+    public var limits = HTTPLimits()
     /// How far a signed request's x-amz-date may be from the server's clock.
     public var allowedClockSkew: TimeInterval = 15 * 60
     /// A connection that neither sends nor receives for this long is closed: an idle
@@ -38,7 +43,8 @@ public final class S3APIServer: Sendable {
     let threadPool: NIOThreadPool
     let logger: Logger
     private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?)>((nil, nil))
-    private let connections = Atomic<Int>(0)
+    private let connections: ConnectionLimiter
+    private let limitLog: LimitLog
     private let tracker = ConnectionTracker()
 
     public init(store: LocalObjectStore, configuration: S3APIConfiguration, group: any EventLoopGroup, threadPool: NIOThreadPool,
@@ -48,6 +54,8 @@ public final class S3APIServer: Sendable {
         self.group = group
         self.threadPool = threadPool
         self.logger = logger
+        connections = ConnectionLimiter(maximum: configuration.maximumConnections, maximumPerAddress: configuration.maximumConnectionsPerAddress)
+        limitLog = LimitLog(logger: logger)
     }
 
     /// Binds and starts accepting; returns the bound port.
@@ -57,10 +65,12 @@ public final class S3APIServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: configuration.host, port: configuration.port) { [configuration] channel in
+            .bind(host: configuration.host, port: configuration.port) { [configuration, limitLog] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: configuration.idleTimeout), IdleCloser()])
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try addHTTPServerHandlers(to: channel.pipeline.syncOperations, limits: configuration.limits, limitLog: limitLog) { status, reason in
+                        ("application/xml", S3Error.forRefusedRequest(status, reason).document(resource: "/", requestID: S3RequestHandler.requestID()))
+                    }
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -79,15 +89,15 @@ public final class S3APIServer: Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 try await listener.executeThenClose { inbound in
                     for try await connection in inbound {
-                        if connections.add(1, ordering: .relaxed).newValue > configuration.maximumConnections {
-                            connections.subtract(1, ordering: .relaxed)
-                            logger.warning("S3 API: too many connections; refusing one")
+                        let address = connection.channel.remoteAddress?.ipAddress ?? "?"
+                        if let refusal = connections.admit(address) {
+                            limitLog.closed("S3 API connection from \(address)", reason: refusal.description)
                             try? await connection.channel.close()
                             continue
                         }
                         group.addTask {
                             await handler.serve(connection)
-                            self.connections.subtract(1, ordering: .relaxed)
+                            self.connections.release(address)
                         }
                     }
                 }

@@ -36,6 +36,19 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     static func malformedXML(_ what: String) -> S3Error {
         S3Error("MalformedXML", .badRequest, "The XML you provided was not well-formed or did not validate against our published schema (\(what)).")
     }
+    /// The answer to a request refused before it was parsed or routed (a limit, a
+    /// malformed head), in S3's words where S3 has them.
+    static func forRefusedRequest(_ status: HTTPResponseStatus, _ reason: String) -> S3Error {
+        let code: String
+        switch status {
+        case .requestTimeout: code = "RequestTimeout"
+        case .uriTooLong: code = "RequestURITooLong"
+        case .requestHeaderFieldsTooLarge: code = "RequestHeaderSectionTooLarge"
+        default: code = "BadRequest"
+        }
+        return S3Error(code, status, reason)
+    }
+
     static func invalidArgument(_ message: String) -> S3Error { S3Error("InvalidArgument", .badRequest, message) }
     static func badDigest(_ message: String) -> S3Error { S3Error("BadDigest", .badRequest, message) }
 

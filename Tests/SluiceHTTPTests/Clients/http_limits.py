@@ -1,0 +1,127 @@
+"""Raw-socket checks of an HTTP listener's limits, for SluiceHTTPTests.
+
+usage: http_limits.py PORT CHECK...   prints "CHECK RESULT" per check, where RESULT is
+the status code of the answer, "closed" (closed without a word) or "open".
+"""
+import os
+import socket
+import sys
+import time
+
+PORT = int(sys.argv[1])
+
+
+def connect():
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    return s
+
+
+def answer(s, wait=5.0):
+    """The status code of the first response on s, or 'closed' / 'open'."""
+    s.settimeout(wait)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                return "closed" if not data else data.split(b" ")[1].decode()
+            data += chunk
+    except socket.timeout:
+        return "open"
+    except ConnectionResetError:
+        return "closed"
+    return data.split(b" ")[1].decode()
+
+
+def send(raw, wait=5.0):
+    s = connect()
+    try:
+        s.sendall(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    result = answer(s, wait)
+    s.close()
+    return result
+
+
+def check(name):
+    if name == "ok":
+        return send(b"GET /crossdomain.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+    if name == "long-uri":
+        return send(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    if name == "big-headers":
+        return send(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 1000) for i in range(20)) + b"\r\n")
+    if name == "huge-header":
+        return send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 100_000 + b"\r\n\r\n")
+    if name == "garbage":
+        return send(b"\x16\x03\x01\x02\x00 hello\r\n\r\n")
+    if name == "bad-request-line":
+        return send(b"GET\r\n\r\n")
+    if name == "slow-head":
+        # Half a head, then silence: 408 once the head deadline passes.
+        s = connect()
+        s.sendall(b"GET /crossdomain.xml HTTP/1.1\r\nHost: x\r\n")
+        result = answer(s, 8)
+        s.close()
+        return result
+    if name == "slowloris":
+        # One byte of the head every 0.4 s never completes it in time.
+        s = connect()
+        started = time.time()
+        try:
+            for byte in b"GET /crossdomain.xml HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+                s.sendall(bytes([byte]))
+                time.sleep(0.4)
+                if time.time() - started > 8:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        result = answer(s, 2)
+        s.close()
+        return result
+    if name == "slow-body":
+        s = connect()
+        # Headers to sign the request with come from the test (SLOW_BODY_HEADERS, one per line).
+        extra = os.environ.get("SLOW_BODY_HEADERS", "").replace("\n", "\r\n").encode()
+        s.sendall(b"PUT /media/slow.bin HTTP/1.1\r\n" + extra + b"\r\nContent-Length: 100\r\n\r\nabc")
+        result = answer(s, 8)
+        s.close()
+        return result
+    if name == "idle-keep-alive":
+        # A finished request, then nothing: closed quietly after the keep-alive time.
+        s = connect()
+        s.sendall(b"GET /crossdomain.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        data = b""
+        while b"</cross-domain-policy>" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        result = answer(s, 8)
+        s.close()
+        return result
+    if name.startswith("per-ip-"):
+        # Opens N sockets at once and counts those closed without an answer.
+        count = int(name[len("per-ip-"):])
+        sockets = [connect() for _ in range(count)]
+        time.sleep(0.5)
+        closed = 0
+        for s in sockets:
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"":
+                    closed += 1
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                closed += 1
+        for s in sockets:
+            s.close()
+        time.sleep(0.5)  # the listener frees the slots once it sees the closes
+        return str(closed)
+    raise SystemExit("unknown check " + name)
+
+
+for name in sys.argv[2:]:
+    print(name, check(name), flush=True)

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SluiceHTTP
+import SluiceRTMP
+import SluiceStore
+import SluiceTestSupport
+import XCTest
+
+/// The limits every HTTP listener applies, checked with raw sockets against the public
+/// listener and the S3 API: each broken limit gets its answer (or a quiet close where no
+/// answer is owed) and the listener goes on serving.
+final class HTTPLimitsTests: XCTestCase {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/http_limits.py").path
+
+    static var testLimits: HTTPLimits {
+        var limits = HTTPLimits()
+        limits.headTimeout = .seconds(1)
+        limits.bodyTimeout = .seconds(1)
+        limits.keepAliveTimeout = .seconds(2)
+        return limits
+    }
+
+    func run(port: Int, _ checks: [String], environment: [String: String] = [:]) async throws -> [String: String] {
+        try ExternalTool.require("python3")
+        let result = try await ExternalTool.run(["python3", Self.script, String(port)] + checks, timeout: 120, environment: environment)
+        XCTAssertEqual(result.status, 0, result.standardError)
+        var answers: [String: String] = [:]
+        for line in result.output.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2 { answers[String(parts[0])] = String(parts[1]) }
+        }
+        return answers
+    }
+
+    func testPublicListenerAnswersEveryBrokenLimit() async throws {
+        var logger = Logger(label: "sluice-http-limits")
+        logger.logLevel = .critical
+        let server = PublicHTTPServer(group: MultiThreadedEventLoopGroup.singleton, logger: logger, limits: Self.testLimits,
+                                      maximumConnections: 100, maximumConnectionsPerAddress: 5)
+        let port = try await server.start(host: "127.0.0.1", port: 0)
+        addTeardownBlock { await server.shutdown() }
+        let answers = try await run(port: port, ["ok", "long-uri", "big-headers", "huge-header", "garbage", "bad-request-line",
+                                                 "slow-head", "slowloris", "idle-keep-alive", "per-ip-8", "ok"])
+        XCTAssertEqual(answers["ok"], "200")
+        XCTAssertEqual(answers["long-uri"], "414")
+        XCTAssertEqual(answers["big-headers"], "431")
+        XCTAssertEqual(answers["huge-header"], "431")
+        XCTAssertEqual(answers["garbage"], "400")
+        XCTAssertEqual(answers["bad-request-line"], "400")
+        XCTAssertEqual(answers["slow-head"], "408")
+        XCTAssertEqual(answers["slowloris"], "408")
+        XCTAssertEqual(answers["idle-keep-alive"], "closed")
+        XCTAssertEqual(answers["per-ip-8"], "3", "5 of 8 connections from one address are kept")
+    }
+
+    func testS3APIAnswersInItsOwnXMLAndDropsStalledBodies() async throws {
+        let folder = NSTemporaryDirectory() + "sluice-http-limits-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try LocalObjectStore(dataFolder: folder)
+        var configuration = S3APIConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.credentials = ["KEY": "secret"]
+        configuration.limits = Self.testLimits
+        var logger = Logger(label: "sluice-http-limits")
+        logger.logLevel = .critical
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
+        let server = S3APIServer(store: store, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+                                 threadPool: threadPool, logger: logger)
+        let port = try await server.start()
+        addTeardownBlock {
+            await server.shutdown()
+            try? await threadPool.shutdownGracefully()
+        }
+        // The stalled upload is signed, so that it gets as far as its body.
+        try store.createBucket("media")
+        var signed = SignatureV4.Request(method: "PUT", path: "/media/slow.bin", headers: [("host", "127.0.0.1:\(port)")])
+        SignatureV4.sign(&signed, accessKey: "KEY", secret: "secret", region: "us-east-1", payloadHash: SignatureV4.unsignedPayload, now: Date())
+        let headers = signed.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
+        let answers = try await run(port: port, ["long-uri", "garbage", "slow-head", "slow-body"], environment: ["SLOW_BODY_HEADERS": headers])
+        XCTAssertEqual(answers["long-uri"], "414")
+        XCTAssertEqual(answers["garbage"], "400")
+        XCTAssertEqual(answers["slow-head"], "408")
+        XCTAssertEqual(answers["slow-body"], "408")
+        let body = try await ExternalTool.run(["curl", "-sS", "-g", "http://127.0.0.1:\(port)/" + String(repeating: "a", count: 9000)])
+        XCTAssertTrue(body.output.contains("<Code>RequestURITooLong</Code>"), body.output)
+        let still = try await ExternalTool.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/"])
+        XCTAssertEqual(still.output, "403", "anonymous ListBuckets: the API still answers")
+    }
+}
