@@ -10,7 +10,7 @@ extension S3RequestHandler {
         if case .notImplemented(let what) = call.operation {
             throw S3Error("NotImplemented", .notImplemented, "A header or query you provided implies functionality that is not implemented (\(what)).")
         }
-        guard call.accessKey != nil else { return try anonymous(call) }
+        guard call.accessKey != nil else { return try await anonymous(call) }
 
         switch call.operation {
         case .listBuckets:
@@ -18,7 +18,7 @@ extension S3RequestHandler {
             xml.start("ListAllMyBucketsResult", namespace: S3XMLWriter.namespace)
             owner(&xml)
             xml.start("Buckets")
-            for bucket in try store.listBuckets() {
+            for bucket in try await onStore({ try $0.listBuckets() }) {
                 xml.element("Bucket") {
                     $0.element("Name", bucket.name)
                     $0.element("CreationDate", S3Date.iso8601(bucket.created))
@@ -31,31 +31,31 @@ extension S3RequestHandler {
         case .createBucket(let bucket):
             _ = try await readDocument(call, connection: connection)
             // us-east-1 answers 200 for a bucket one already owns; other regions 409.
-            if configuration.region == "us-east-1", try store.bucketExists(bucket) {
+            if configuration.region == "us-east-1", try await onStore({ try $0.bucketExists(bucket) }) {
                 return .empty(.ok, [("Location", "/" + bucket)])
             }
-            try store.createBucket(bucket)
+            try await onStore { try $0.createBucket(bucket) }
             return .empty(.ok, [("Location", "/" + bucket)])
 
         case .deleteBucket(let bucket):
-            try store.deleteBucket(bucket)
+            try await onStore { try $0.deleteBucket(bucket) }
             return .empty(.noContent, [])
 
         case .headBucket(let bucket):
-            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            try await requireBucket(bucket)
             return .empty(.ok, [("x-amz-bucket-region", configuration.region)])
 
         case .getBucketLocation(let bucket):
-            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            try await requireBucket(bucket)
             let region = configuration.region == "us-east-1" ? "" : S3XMLWriter.escape(configuration.region)
             return .data(.ok, [], "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"\(S3XMLWriter.namespace)\">\(region)</LocationConstraint>")
 
         case .getBucketACL(let bucket):
-            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            try await requireBucket(bucket)
             return .data(.ok, [], aclDocument(.private))
 
         case .listObjects(let bucket, let version2):
-            return try listObjects(call, bucket: bucket, version2: version2)
+            return try await listObjects(call, bucket: bucket, version2: version2)
 
         case .listMultipartUploads(let bucket):
             var xml = S3XMLWriter()
@@ -65,7 +65,7 @@ extension S3RequestHandler {
             xml.element("UploadIdMarker", "")
             xml.element("MaxUploads", "1000")
             xml.element("IsTruncated", "false")
-            for upload in try store.listMultipartUploads(bucket: bucket) {
+            for upload in try await onStore({ try $0.listMultipartUploads(bucket: bucket) }) {
                 xml.element("Upload") {
                     $0.element("Key", upload.key)
                     $0.element("UploadId", upload.id)
@@ -86,18 +86,18 @@ extension S3RequestHandler {
             return try await copyObject(call, bucket: bucket, key: key)
 
         case .getObject(let bucket, let key), .headObject(let bucket, let key):
-            return try getObject(call, info: try store.headObject(bucket: bucket, key: key))
+            return try getObject(call, info: try await onStore { try $0.headObject(bucket: bucket, key: key) })
 
         case .deleteObject(let bucket, let key):
-            guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
-            try store.deleteObject(bucket: bucket, key: key)
+            try await requireBucket(bucket)
+            try await onStore { try $0.deleteObject(bucket: bucket, key: key) }
             return .empty(.noContent, [])
 
         case .getObjectACL(let bucket, let key):
-            return .data(.ok, [], aclDocument(try store.headObject(bucket: bucket, key: key).acl))
+            return .data(.ok, [], aclDocument(try await onStore { try $0.headObject(bucket: bucket, key: key).acl }))
 
         case .putObjectACL(let bucket, let key):
-            _ = try store.headObject(bucket: bucket, key: key)
+            _ = try await onStore { try $0.headObject(bucket: bucket, key: key) }
             let document = try await readDocument(call, connection: connection)
             let acl: ObjectACL
             if let canned = call.header("x-amz-acl") {
@@ -107,13 +107,13 @@ extension S3RequestHandler {
             } else {
                 throw S3Error("MissingSecurityHeader", .badRequest, "Your request was missing a required header: x-amz-acl or an AccessControlPolicy body.")
             }
-            try store.setACL(bucket: bucket, key: key, acl: acl)
+            try await onStore { try $0.setACL(bucket: bucket, key: key, acl: acl) }
             return .empty(.ok, [])
 
         case .createMultipartUpload(let bucket, let key):
             let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
-            let id = try store.createMultipartUpload(bucket: bucket, key: key, contentType: call.header("content-type"), acl: acl,
-                                                     metadata: Self.userMetadata(call.head.headers))
+            let (contentType, metadata) = (call.header("content-type"), Self.userMetadata(call.head.headers))
+            let id = try await onStore { try $0.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, acl: acl, metadata: metadata) }
             var xml = S3XMLWriter()
             xml.start("InitiateMultipartUploadResult", namespace: S3XMLWriter.namespace)
             xml.element("Bucket", bucket)
@@ -123,7 +123,7 @@ extension S3RequestHandler {
             return .data(.ok, [], xml.text)
 
         case .uploadPart(let bucket, let key, let uploadID, let number):
-            let upload = try store.beginPart(uploadID: uploadID, bucket: bucket, key: key)
+            let upload = try await onStore { Handover(value: try $0.beginPart(uploadID: uploadID, bucket: bucket, key: key)) }.value
             let checksum = try await receive(call, into: upload, connection: connection)
             let handover = Handover(value: upload)
             let store = self.store
@@ -147,11 +147,11 @@ extension S3RequestHandler {
             return .data(.ok, [], xml.text)
 
         case .abortMultipartUpload(let bucket, let key, let uploadID):
-            try store.abortMultipartUpload(uploadID: uploadID, bucket: bucket, key: key)
+            try await onStore { try $0.abortMultipartUpload(uploadID: uploadID, bucket: bucket, key: key) }
             return .empty(.noContent, [])
 
         case .listParts(let bucket, let key, let uploadID):
-            let parts = try store.listParts(uploadID: uploadID, bucket: bucket, key: key)
+            let parts = try await onStore { try $0.listParts(uploadID: uploadID, bucket: bucket, key: key) }
             var xml = S3XMLWriter()
             xml.start("ListPartsResult", namespace: S3XMLWriter.namespace)
             xml.element("Bucket", bucket)
@@ -180,13 +180,13 @@ extension S3RequestHandler {
     /// Without credentials only GET and HEAD of public-read objects are allowed; every
     /// other request is AccessDenied, and so is a missing object (as S3 answers
     /// anonymous callers, who may not learn what exists).
-    func anonymous(_ call: S3Call) throws -> S3Reply {
+    func anonymous(_ call: S3Call) async throws -> S3Reply {
         guard call.operation.isAnonymousRead, let bucket = call.operation.bucket, let key = Self.keyOf(call.operation) else {
             throw S3Error.accessDenied()
         }
         let info: ObjectInfo
         do {
-            info = try store.headObject(bucket: bucket, key: key)
+            info = try await onStore { try $0.headObject(bucket: bucket, key: key) }
         } catch {
             throw S3Error.accessDenied()
         }
@@ -202,7 +202,7 @@ extension S3RequestHandler {
            case .unsigned = call.payload {
             throw S3Error("EntityTooLarge", .badRequest, "Your proposed upload exceeds the maximum allowed object size.")
         }
-        let upload = try store.beginUpload(bucket: bucket, key: key)
+        let upload = try await onStore { Handover(value: try $0.beginUpload(bucket: bucket, key: key)) }.value
         let checksum = try await receive(call, into: upload, connection: connection)
         let handover = Handover(value: upload)
         let contentType = call.header("content-type")
@@ -216,10 +216,23 @@ extension S3RequestHandler {
     /// Streams an object or part body into `upload`; on any failed check the upload is
     /// dropped. Returns the verified checksum, if the client sent one.
     func receive(_ call: S3Call, into upload: ObjectUpload, connection: S3Connection) async throws -> (ChecksumAlgorithm, String)? {
+        // The body gathers here and goes to disk on the thread pool in batches: a write
+        // never waits on one of Swift's few cooperative threads.
+        var pending = ByteBuffer()
+        let target = Handover(value: upload)
+        func flush(atLeast size: Int) async throws {
+            guard pending.readableBytes >= max(1, size) else { return }
+            let batch = pending
+            pending = ByteBuffer()
+            try await blocking { try batch.withUnsafeReadableBytes { try target.value.append($0) } }
+        }
         do {
-            return try await readBody(call, connection: connection, limit: Self.maximumObjectSize) { try upload.append($0) }.checksum
+            let result = try await readBody(call, connection: connection, limit: Self.maximumObjectSize,
+                                            into: { pending.writeBytes($0) }, afterEachPart: { try await flush(atLeast: 256 << 10) })
+            try await flush(atLeast: 1)
+            return result.checksum
         } catch {
-            upload.abort()
+            try? await blocking { target.value.abort() }
             throw error
         }
     }
@@ -233,7 +246,7 @@ extension S3RequestHandler {
             throw S3Error.invalidArgument("x-amz-copy-source must be BUCKET/KEY")
         }
         let sourceBucket = String(source[..<slash]), sourceKey = String(source[source.index(after: slash)...])
-        let original = try store.headObject(bucket: sourceBucket, key: sourceKey)
+        let original = try await onStore { try $0.headObject(bucket: sourceBucket, key: sourceKey) }
         if let match = call.header("x-amz-copy-source-if-match"), Self.unquote(match) != original.etag {
             throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
@@ -303,7 +316,7 @@ extension S3RequestHandler {
         }
     }
 
-    func listObjects(_ call: S3Call, bucket: String, version2: Bool) throws -> S3Reply {
+    func listObjects(_ call: S3Call, bucket: String, version2: Bool) async throws -> S3Reply {
         let prefix = call.parameter("prefix") ?? ""
         let delimiter = call.parameter("delimiter").flatMap { $0.isEmpty ? nil : $0 }
         let maxKeys = try call.parameter("max-keys").map { text -> Int in
@@ -322,8 +335,10 @@ extension S3RequestHandler {
         }
         let listing = maxKeys == 0
             ? ObjectListing(objects: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: nil)
-            : try store.listObjects(bucket: bucket, prefix: prefix, delimiter: delimiter, continuationToken: token, maxKeys: maxKeys)
-        if maxKeys == 0, try !store.bucketExists(bucket) { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+            : try await onStore { [token] in
+                try $0.listObjects(bucket: bucket, prefix: prefix, delimiter: delimiter, continuationToken: token, maxKeys: maxKeys)
+            }
+        if maxKeys == 0 { try await requireBucket(bucket) }
 
         var xml = S3XMLWriter()
         xml.start("ListBucketResult", namespace: S3XMLWriter.namespace)
@@ -363,19 +378,29 @@ extension S3RequestHandler {
     func deleteObjects(_ call: S3Call, bucket: String, connection: S3Connection) async throws -> S3Reply {
         let document = try await readDocument(call, connection: connection)
         let (keys, quiet) = try S3RequestBody.objectsToDelete(document)
-        guard try store.bucketExists(bucket) else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+        try await requireBucket(bucket)
         var xml = S3XMLWriter()
         xml.start("DeleteResult", namespace: S3XMLWriter.namespace)
-        for key in keys {
-            do {
-                try store.deleteObject(bucket: bucket, key: key)
-                if !quiet { xml.element("Deleted") { $0.element("Key", key) } }
-            } catch {
+        // One trip to the thread pool for the whole list.
+        let outcomes = try await onStore { store in
+            keys.map { key -> (String, StoreError?) in
+                do throws(StoreError) {
+                    try store.deleteObject(bucket: bucket, key: key)
+                    return (key, nil)
+                } catch {
+                    return (key, error)
+                }
+            }
+        }
+        for (key, failure) in outcomes {
+            if let failure {
                 xml.element("Error") {
                     $0.element("Key", key)
-                    $0.element("Code", error.code.rawValue)
-                    $0.element("Message", error.message)
+                    $0.element("Code", failure.code.rawValue)
+                    $0.element("Message", failure.message)
                 }
+            } else if !quiet {
+                xml.element("Deleted") { $0.element("Key", key) }
             }
         }
         xml.end()
@@ -383,6 +408,19 @@ extension S3RequestHandler {
     }
 
     // MARK: Helpers
+
+    /// Runs a store call on the thread pool: the store blocks (SQLite, file I/O), and
+    /// Swift's cooperative threads, as few as the cores, must never wait on a disk.
+    func onStore<T: Sendable>(_ body: @escaping @Sendable (LocalObjectStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await blocking { try body(store) }
+    }
+
+    func requireBucket(_ bucket: String) async throws {
+        guard try await onStore({ try $0.bucketExists(bucket) }) else {
+            throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist")
+        }
+    }
 
     func owner(_ xml: inout S3XMLWriter) {
         xml.element("Owner") {

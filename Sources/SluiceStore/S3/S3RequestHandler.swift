@@ -127,7 +127,7 @@ struct S3RequestHandler: Sendable {
         case .file(let status, let extra, let path, let range):
             for (name, value) in extra { headers.add(name: name, value: value) }
             headers.add(name: "Content-Length", value: String(range.count))
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            let descriptor = try await threadPool.runIfActive { open(path, O_RDONLY | O_CLOEXEC) }
             guard descriptor >= 0 else {
                 // The object was replaced between the lookup and the read: its new body is
                 // a different file, the old one is gone. Report it rather than send a mix.
@@ -194,8 +194,8 @@ struct S3RequestHandler: Sendable {
     /// Reads the request body through the payload checks (SHA-256, aws-chunked
     /// signatures, Content-MD5, x-amz-checksum-*) into `sink`; throws when any fails,
     /// before the caller commits anything.
-    func readBody(_ call: S3Call, connection: S3Connection, limit: Int64,
-                  into sink: (UnsafeRawBufferPointer) throws -> Void) async throws -> (length: Int64, checksum: (ChecksumAlgorithm, String)?) {
+    func readBody(_ call: S3Call, connection: S3Connection, limit: Int64, into sink: (UnsafeRawBufferPointer) throws -> Void,
+                  afterEachPart: () async throws -> Void = {}) async throws -> (length: Int64, checksum: (ChecksumAlgorithm, String)?) {
         var sha256 = SHA256()
         var md5: Insecure.MD5? = call.header("content-md5") != nil ? Insecure.MD5() : nil
         var decoder: AWSChunkedDecoder?
@@ -247,6 +247,7 @@ struct S3RequestHandler: Sendable {
                     try deliver(bytes)
                 }
             }
+            try await afterEachPart()
         }
 
         if case .sha256(let expected) = call.payload {
