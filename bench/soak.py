@@ -273,6 +273,56 @@ async def http_hostile(port):
         writer.close()
 
 
+# MARK: RTMP while the S3 API is loaded
+
+ACCESS_KEY, SECRET_KEY = "SOAKKEY", "soak/secret"
+
+
+async def slow_put(port, index, megabytes, stop_at):
+    """A signed PUT whose body trickles in (256 KB every 50 ms) until it is whole."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    size = megabytes << 20
+    request = AWSRequest(method="PUT", url=f"http://127.0.0.1:{port}/media/load-{index}.bin",
+                         headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "Content-Length": str(size)})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = f"PUT /media/load-{index}.bin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in request.headers.items() if name.lower() != "host")
+    writer.write(head.encode() + b"\r\n")
+    piece = random_bytes(1024) * 256
+    sent = 0
+    while sent < size and time.monotonic() < stop_at:
+        writer.write(piece[:min(len(piece), size - sent)])
+        sent += min(len(piece), size - sent)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+    status = (await asyncio.wait_for(reader.readline(), 60)).split(b" ")[1] if sent == size else b"cut"
+    writer.close()
+    return status
+
+
+def first_video_under_s3_load(ports, uploads, megabytes, probes):
+    """First-video times (ms) of new players, alone and while `uploads` slow PUTs run."""
+    from rtmp_probe import first_video_seconds
+    alone = sorted(first_video_seconds("127.0.0.1", ports[0], "clip.flv") * 1000 for _ in range(probes))
+
+    async def loaded():
+        stop_at = time.monotonic() + 120
+        puts = [asyncio.create_task(slow_put(ports[2], i, megabytes, stop_at)) for i in range(uploads)]
+        await asyncio.sleep(2)  # every upload under way
+        times = []
+        for _ in range(probes):
+            times.append(await asyncio.to_thread(first_video_seconds, "127.0.0.1", ports[0], "clip.flv") * 1000)
+            await asyncio.sleep(0.05)
+        statuses = await asyncio.gather(*puts)
+        return sorted(times), statuses
+
+    under, statuses = asyncio.run(loaded())
+    return alone, under, statuses
+
+
 # MARK: The server
 
 def process_figures(pid):
@@ -362,6 +412,7 @@ def main():
     parser.add_argument("--clip-seconds", type=int, default=30)
     parser.add_argument("--ramp", type=float, default=10, help="seconds over which the players start")
     parser.add_argument("--flood", type=int, default=300, help="connections per flood")
+    parser.add_argument("--s3-load", type=int, default=64, help="slow S3 uploads during the first-video probes (0: none)")
     parser.add_argument("--build", default="release", choices=["release", "debug"])
     parser.add_argument("--sluice", help="the sluice binary (default: .build/BUILD/sluice)")
     args = parser.parse_args()
@@ -375,7 +426,7 @@ def main():
         log = open(os.path.join(folder, "serve.log"), "w")
         limit = args.clients + args.hostile + 100
         env = dict(os.environ, SLUICE_HTTP_MAX_CONNECTIONS_PER_IP=str(limit), SLUICE_HTTP_MAX_CONNECTIONS=str(limit),
-                   SLUICE_RTMP_MAX_HANDSHAKES="200")
+                   SLUICE_RTMP_MAX_HANDSHAKES="200", SLUICE_S3_ACCESS_KEY=ACCESS_KEY, SLUICE_S3_SECRET_KEY=SECRET_KEY)
         server = subprocess.Popen([binary, "serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", str(ports[0]),
                                    "--http-port", str(ports[1]), "--s3-port", str(ports[2]), "--max-connections", str(limit),
                                    "--log-level", "warning"], stderr=log, env=env)
@@ -383,6 +434,16 @@ def main():
             wait_port(port)
         # A private object (the default ACL), put while the server runs.
         subprocess.run([binary, "bucket", "put", secret, "media/secret.flv", "--data", data], check=True, capture_output=True)
+        if args.s3_load:
+            alone, under, statuses = first_video_under_s3_load(ports, args.s3_load, 16, 40)
+            p95 = under[int(len(under) * 0.95) - 1]
+            print(f"first video alone:    median {alone[len(alone) // 2]:.1f} ms, max {alone[-1]:.1f} ms")
+            print(f"first video, S3 load: median {under[len(under) // 2]:.1f} ms, 95th {p95:.1f} ms, max {under[-1]:.1f} ms "
+                  f"({args.s3_load} uploads of 16 MB trickling in; answers {sorted(set(x.decode() for x in statuses))})")
+            if p95 > 50:
+                failures.append(f"first video under S3 load: 95th percentile {p95:.1f} ms (over 50 ms)")
+            if any(x != b"200" for x in statuses):
+                failures.append(f"slow uploads answered {statuses}")
         # Before: a warm-up round of the same load, then a pause. The allocator keeps
         # memory a load once needed; what must not happen is growth from round to round.
         warm = asyncio.run(soak(args, ports, expected, args.warm_up))

@@ -82,6 +82,15 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         self.context = context
     }
 
+    /// The context holds this handler: keeping it past removal would keep both, and every
+    /// connection's memory, alive for good.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        phase = .closing
+        housekeeping?.cancel()
+        wakeTask?.cancel()
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         lastInbound = Self.now()
         connectedAt = lastInbound
@@ -410,7 +419,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     // MARK: Output and pacing
 
     private func flushOutput() {
-        guard output.readableBytes > 0, context.channel.isActive else { return }
+        guard output.readableBytes > 0, context != nil, context.channel.isActive else { return }
         let out = output
         // No spare buffer waits between batches: a paced or idle client holds none.
         output = ByteBuffer()
