@@ -412,6 +412,8 @@ def main():
     parser.add_argument("--clip-seconds", type=int, default=30)
     parser.add_argument("--ramp", type=float, default=10, help="seconds over which the players start")
     parser.add_argument("--flood", type=int, default=300, help="connections per flood")
+    parser.add_argument("--handshake-timeout", type=float, default=10, help="the server's rtmp.handshake-timeout")
+    parser.add_argument("--settle", type=float, default=15, help="seconds to wait before measuring 'before' and 'after'")
     parser.add_argument("--s3-load", type=int, default=64, help="slow S3 uploads during the first-video probes (0: none)")
     parser.add_argument("--build", default="release", choices=["release", "debug"])
     parser.add_argument("--sluice", help="the sluice binary (default: .build/BUILD/sluice)")
@@ -426,7 +428,8 @@ def main():
         log = open(os.path.join(folder, "serve.log"), "w")
         limit = args.clients + args.hostile + 100
         env = dict(os.environ, SLUICE_HTTP_MAX_CONNECTIONS_PER_IP=str(limit), SLUICE_HTTP_MAX_CONNECTIONS=str(limit),
-                   SLUICE_RTMP_MAX_HANDSHAKES="200", SLUICE_S3_ACCESS_KEY=ACCESS_KEY, SLUICE_S3_SECRET_KEY=SECRET_KEY)
+                   SLUICE_RTMP_MAX_HANDSHAKES="200", SLUICE_S3_ACCESS_KEY=ACCESS_KEY, SLUICE_S3_SECRET_KEY=SECRET_KEY,
+                   SLUICE_RTMP_HANDSHAKE_TIMEOUT=str(args.handshake_timeout))
         server = subprocess.Popen([binary, "serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", str(ports[0]),
                                    "--http-port", str(ports[1]), "--s3-port", str(ports[2]), "--max-connections", str(limit),
                                    "--log-level", "warning"], stderr=log, env=env)
@@ -447,8 +450,8 @@ def main():
         # Before: a warm-up round of the same load, then a pause. The allocator keeps
         # memory a load once needed; what must not happen is growth from round to round.
         warm = asyncio.run(soak(args, ports, expected, args.warm_up))
-        # Let the server notice every close and its timers run out (handshake 10 s).
-        time.sleep(15)
+        # Let the server notice every close and its timers run out (the handshake's).
+        time.sleep(args.settle)
         before = process_figures(server.pid)
         cpu_before = cpu_seconds(server.pid)
         started = time.monotonic()
@@ -456,7 +459,7 @@ def main():
         duration = time.monotonic() - started
         cpu = cpu_seconds(server.pid) - cpu_before
         peak = process_figures(server.pid)
-        time.sleep(15)
+        time.sleep(args.settle)
         after = process_figures(server.pid)
         results["wrong"] += warm["wrong"]
         alive = server.poll() is None

@@ -100,4 +100,32 @@ final class LimitsTests: XCTestCase {
         }
         for client in clients { await client.close() }
     }
+
+    /// Every connection's handler is freed once it closes, whether it played, was
+    /// refused, or broke the protocol.
+    func testClosedConnectionsLeaveNoHandlerBehind() async throws {
+        let root = try await TestMedia.shared.bucketRoot([.flvIndexed])
+        let server = try await TestServer.start(bucketRoot: root)
+        addTeardownBlock { await server.stop() }
+        let before = RTMPServer.handlersAlive
+        for round in 0..<30 {
+            let client = try await RTMPTestClient.open(port: server.port)
+            _ = try await client.connect(tcUrl: server.url)
+            if round % 3 == 0 {
+                let stream = try await client.createStream()
+                try await client.play(streamID: stream, "indexed.flv")
+                try await client.waitForStatus("NetStream.Play.Start")
+            } else if round % 3 == 1 {
+                try await client.send(RTMPMessage(typeID: 20, streamID: 0, timestamp: 0, payload: ByteBuffer(bytes: [0x02, 0xFF]), chunkStreamID: 3))
+                try await client.waitForClose()
+            }
+            await client.close()
+        }
+        var alive = RTMPServer.handlersAlive
+        for _ in 0..<50 where alive > before {
+            try await Task.sleep(for: .milliseconds(100))
+            alive = RTMPServer.handlersAlive
+        }
+        XCTAssertLessThanOrEqual(alive, before, "handlers of closed connections are still alive")
+    }
 }

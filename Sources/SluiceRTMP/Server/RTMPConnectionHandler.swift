@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import SluiceHTTP
 import SluiceMedia
+import Synchronization
 
 /// Sent through every connection's pipeline when the server stops: plays are ended
 /// with Play.Stop and the connection is closed.
@@ -54,6 +55,14 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     /// The most a connection's input may hold undecoded or unfinished.
     private var inputLimit: Int { configuration.decoderLimits.maximumBufferedBytes + configuration.decoderLimits.maximumChunkSize }
 
+    /// Handlers alive in this process: once their connections close, this comes back down
+    /// (a handler kept by a reference cycle is memory kept for good).
+    static let alive = Atomic<Int>(0)
+
+    deinit {
+        Self.alive.subtract(1, ordering: .relaxed)
+    }
+
     /// Bytes written per pump before the output is handed to the socket.
     static let writeBatch = 32 * 1024
     /// Items one stream's playlist may queue: far more than a player uses, and a bound
@@ -72,6 +81,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         self.onClose = onClose
         self.decoder = ChunkDecoder(limits: configuration.decoderLimits)
         self.session = RTMPSession(configuration: configuration.session, router: router, clientID: clientID)
+        Self.alive.add(1, ordering: .relaxed)
     }
 
     static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }

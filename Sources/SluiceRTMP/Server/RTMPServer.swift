@@ -38,6 +38,10 @@ public final class RTMPServer: Sendable {
 
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
+    /// Connection handlers alive in the process, of every server: after connections
+    /// close this must come back down, or their memory is kept.
+    public static var handlersAlive: Int { RTMPConnectionHandler.alive.load(ordering: .relaxed) }
+
     /// Binds and starts accepting; returns the bound port (useful when asked for port 0).
     ///
     /// Each event loop gets a listener of its own on the one port (SO_REUSEPORT; the
