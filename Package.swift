@@ -150,7 +150,7 @@ let package = Package(
             path: "Fuzz/Targets"
         ),
         .executableTarget(name: "sluice-fuzz", dependencies: ["SluiceFuzzTargets"], path: "Fuzz/Driver"),
-        .testTarget(name: "SluiceFuzzTests", dependencies: ["SluiceFuzzTargets"]),
+        .testTarget(name: "SluiceFuzzTests", dependencies: ["SluiceFuzzTargets", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceHTTPTests",
             dependencies: [

@@ -1,7 +1,4 @@
 import Foundation
-import Logging
-import NIOCore
-import NIOPosix
 @testable import SluiceStore
 import SluiceTestSupport
 import XCTest
@@ -11,31 +8,16 @@ final class S3APITests: XCTestCase {
     static let accessKey = "SLUICETESTKEY"
     static let secretKey = "sluice/test+secret"
 
-    var folder = ""
-    var server: S3APIServer?
-    var port = 0
-    let threadPool = NIOThreadPool(numberOfThreads: 2)
+    var running: S3TestServer!
+    var folder: String { running.folder }
+    var port: Int { running.port }
 
     override func setUp() async throws {
-        folder = NSTemporaryDirectory() + "sluice-s3-\(UUID().uuidString)"
-        let store = try LocalObjectStore(dataFolder: folder)
-        var configuration = S3APIConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configuration.credentials = [Self.accessKey: Self.secretKey]
-        var logger = Logger(label: "sluice-s3-test")
-        logger.logLevel = .warning
-        threadPool.start()
-        let server = S3APIServer(store: store, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                                 threadPool: threadPool, logger: logger)
-        port = try await server.start()
-        self.server = server
+        running = try await S3TestServer.start(credentials: [Self.accessKey: Self.secretKey])
     }
 
     override func tearDown() async throws {
-        await server?.shutdown()
-        try await threadPool.shutdownGracefully()
-        try? FileManager.default.removeItem(atPath: folder)
+        await running?.stop()
     }
 
     var environment: [String: String] {
@@ -113,18 +95,5 @@ final class S3APITests: XCTestCase {
         XCTAssertTrue(v2.output.contains("<Code>SignatureDoesNotMatch</Code>"), v2.output)
         let still = try await ExternalTool.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", base + "/"])
         XCTAssertEqual(still.output, "403")
-    }
-}
-
-/// Deterministic test bytes.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,7 +1,4 @@
 import Foundation
-import Logging
-import NIOCore
-import NIOPosix
 @testable import SluiceStore
 import SluiceTestSupport
 import XCTest
@@ -77,34 +74,20 @@ final class S3HostileInputTests: XCTestCase {
 
     // MARK: Against the server
 
-    var folder = ""
-    var server: S3APIServer?
-    var port = 0
-    let threadPool = NIOThreadPool(numberOfThreads: 2)
     static let accessKey = "SLUICEHOSTILE"
     static let secretKey = "hostile/secret"
+    var running: S3TestServer!
+    var folder: String { running.folder }
+    var port: Int { running.port }
 
     override func setUp() async throws {
-        folder = NSTemporaryDirectory() + "sluice-s3-hostile-\(UUID().uuidString)"
-        let store = try LocalObjectStore(dataFolder: folder)
-        try store.createBucket("media")
-        var configuration = S3APIConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configuration.credentials = [Self.accessKey: Self.secretKey]
-        var logger = Logger(label: "sluice-s3-hostile")
-        logger.logLevel = .critical
-        threadPool.start()
-        let server = S3APIServer(store: store, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-                                 threadPool: threadPool, logger: logger)
-        port = try await server.start()
-        self.server = server
+        running = try await S3TestServer.start(credentials: [Self.accessKey: Self.secretKey], logLevel: .critical) { store in
+            try store.createBucket("media")
+        }
     }
 
     override func tearDown() async throws {
-        await server?.shutdown()
-        try await threadPool.shutdownGracefully()
-        try? FileManager.default.removeItem(atPath: folder)
+        await running?.stop()
     }
 
     /// curl's status line and body for a request, signed when `signed`.
