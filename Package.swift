@@ -38,6 +38,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // YAML from files people write (presets, job files, settings), read so that no
+        // file can crash the reader.
+        .target(name: "SluiceYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Buckets and objects: metadata in SQLite (GRDB), bodies on disk; ACLs; the
         // S3-compatible HTTP API in front of them; or the objects kept on an external
         // S3-compatible service (async-http-client, Signature V4).
@@ -61,6 +64,7 @@ let package = Package(
             dependencies: [
                 "CFFmpeg",
                 "SluiceMedia",
+                "SluiceYAML",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -71,6 +75,7 @@ let package = Package(
             name: "SluiceJobs",
             dependencies: [
                 "SluiceStore",
+                "SluiceYAML",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -99,6 +104,7 @@ let package = Package(
             dependencies: [
                 "SluiceMedia",
                 "SluiceHTTP",
+                "SluiceYAML",
                 "SluiceRTMP",
                 "SluiceStore",
                 "SluiceJobs",
@@ -177,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceJobsTests",
-            dependencies: ["SluiceJobs", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SluiceJobs", "SluiceYAML", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "SluiceTranscodeTests", dependencies: ["SluiceTranscode", "SluiceMedia", "SluiceTestSupport"]),
         // Runs the built `sluice`; depending on it makes `swift build --build-tests` build it.

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceYAML
 import Yams
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,7 @@ public enum JobFile {
                              expand: (String) -> [String] = JobFile.expand) throws -> [JobSpec] {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLText.compose(text)
         } catch {
             throw JobError("\(name): not valid YAML: \(error)")
         }

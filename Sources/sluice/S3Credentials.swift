@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import SluiceJobs
+import SluiceYAML
 
 /// The S3 API's key pair. Configured keys (s3.access-key / s3.secret-key) win; otherwise
 /// a pair is generated on first start, kept in `DATA/s3-credentials.yml` (mode 0600) and

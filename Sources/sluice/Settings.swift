@@ -1,5 +1,5 @@
 import Foundation
-import SluiceJobs
+import SluiceYAML
 
 /// Layered settings: flags override `SLUICE_*` environment variables, which override
 /// `DATA/sluice.yml`, which overrides the defaults.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import SluiceJobs
+import SluiceYAML
 import XCTest
 
 final class JobQueueTests: XCTestCase {
@@ -12,6 +13,22 @@ final class JobQueueTests: XCTestCase {
 
     override func tearDown() {
         try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    func testEmptyOneByteAndNonScalarJobFilesAreErrors() {
+        for text in ["", "\n", "-", "[a]: b\n", "input: [[a]]\n", "inputs: a\n", "inputs: [{a: b}]\n", "input: a\npriority: 1e400\n",
+                     "input: a\nmetadata: {k: [1]}\n", "input: a\npriority: 99999999999999999999\n"] {
+            XCTAssertThrowsError(try JobFile.parse(text, relativeTo: "/jobs", expand: { [$0] }), text)
+        }
+        XCTAssertEqual(try JobFile.parse("input: a.mp4\npriority: 3\n", relativeTo: "/jobs", expand: { [$0] }).first?.priority, 3)
+    }
+
+    func testYAMLSettingsRefuseNonScalarKeysAndDeepNesting() throws {
+        XCTAssertThrowsError(try YAMLText.load("[a]: b\n"))
+        XCTAssertThrowsError(try YAMLText.load(String(repeating: "- ", count: 40) + "x\n"))
+        XCTAssertNil(try YAMLText.load(""))
+        let settings = try XCTUnwrap(try YAMLText.load("rtmp:\n  port: 1935\nname: x\n") as? [String: Any])
+        XCTAssertEqual((settings["rtmp"] as? [String: Any])?["port"] as? Int, 1935)
     }
 
     func testClaimsByPriorityThenAgeAndOnlyOnce() throws {

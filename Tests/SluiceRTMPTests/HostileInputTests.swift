@@ -69,6 +69,20 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    func testStreamIDsWrapWithoutTrapping() throws {
+        var session = try session()  // stream 1 exists
+        session.nextStreamID = .max
+        var ids: [Double] = []
+        for transaction in 0..<3 {
+            let actions = try session.handle(command("createStream", Double(10 + transaction)))
+            guard case .send(let reply)? = actions.first, let id = try RTMPCommand.decode(reply).arguments.first?.doubleValue else {
+                return XCTFail("\(actions)")
+            }
+            ids.append(id)
+        }
+        XCTAssertEqual(ids, [Double(UInt32.max), 2, 3], "0 and the stream in use are skipped")
+    }
+
     func testBufferLengthsAreKeptOnlyForStreamsThatExist() throws {
         var session = try session()
         let unknown = try session.handle(ProtocolControl.userControl(.setBufferLength(streamID: 99, milliseconds: 1000)))

@@ -59,6 +59,14 @@ final class PresetTests: XCTestCase {
         assertRefused(good.replacingOccurrences(of: "  motion-rank: 2", with: "  bitrate-rule: guesswork"), line: 3, contains: "kush-gauge or bits-per-pixel")
     }
 
+    func testEmptyOneByteAndExtremePresetsAreErrors() {
+        for text in ["", "\n", "#", "-", "[a]: b\n", "name: p\nkeyframe-interval: 1e308\nrungs:\n  - {name: a, height: 360, tier: 1}\n",
+                     "name: p\nrungs:\n  - {name: a, height: 99999999999999999999, tier: 1}\n",
+                     "name: p\nrungs:\n  - {name: a, height: 360, tier: -1e308}\n", String(repeating: "[", count: 10000)] {
+            XCTAssertThrowsError(try Preset.parse(text, file: "bad.yml"), text.prefix(40).description)
+        }
+    }
+
     func testUnknownPresetNamesTheKnownOnes() {
         XCTAssertThrowsError(try PresetLibrary(folder: Self.presetsFolder).preset("nope")) { error in
             XCTAssertTrue("\(error)".contains("there are: audio-only, dynamic-streaming, mobile"), "\(error)")

@@ -64,7 +64,8 @@ public struct RTMPSession {
     public private(set) var objectEncoding: Double = 0
     public private(set) var connectRequest: ConnectRequest?
     private var streams: Set<UInt32> = []
-    private var nextStreamID: UInt32 = 1
+    /// The next ID createStream hands out (internal: tests start it near the wrap).
+    var nextStreamID: UInt32 = 1
     /// The peer's Window Acknowledgement Size: acknowledge each time this many bytes arrived.
     public private(set) var peerWindowSize: UInt32 = 0
     public private(set) var lastAcknowledged: UInt64 = 0
@@ -154,8 +155,11 @@ public struct RTMPSession {
             guard streams.count < configuration.maximumStreams else {
                 return [callFailed(command, "Too many streams on this connection.")]
             }
-            let id = nextStreamID
-            nextStreamID += 1
+            // IDs wrap (a client may create and delete streams forever) and skip 0 and
+            // those in use.
+            var id = nextStreamID
+            while id == 0 || streams.contains(id) { id &+= 1 }
+            nextStreamID = id &+ 1
             streams.insert(id)
             return [reply("_result", command.transactionID, [.number(Double(id))])]
         case "play":

@@ -106,12 +106,11 @@ public enum LadderPlanner {
     static func evenDown(_ value: Int) -> Int { max(2, value / 2 * 2) }
 
     static func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(format2(value))
+        YAMLMapping.format(value == value.rounded() ? value : (value * 100).rounded() / 100)
     }
 
     static func format2(_ value: Double) -> String {
-        let scaled = (value * 100).rounded() / 100
-        return scaled == scaled.rounded() ? String(Int(scaled)) : "\(scaled)"
+        YAMLMapping.format((value * 100).rounded() / 100)
     }
 
     static func audioBitrate(_ rung: Preset.Rung, preset: Preset) -> (Int, String) {

@@ -1,3 +1,4 @@
+import SluiceYAML
 import Yams
 
 /// An encoding preset: the rules that turn one source into a ladder of renditions.
@@ -81,7 +82,7 @@ public struct Preset: Sendable, Equatable {
     public static func parse(_ text: String, file: String) throws(PresetError) -> Preset {
         let root: Yams.Node
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw PresetError(file: file, line: nil, reason: "the file is empty") }
+            guard let node = try YAMLText.compose(text) else { throw PresetError(file: file, line: nil, reason: "the file is empty") }
             root = node
         } catch let error as PresetError {
             throw error

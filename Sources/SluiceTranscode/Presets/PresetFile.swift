@@ -83,7 +83,9 @@ struct YAMLMapping {
         return Array(sequence)
     }
 
+    /// A whole number without ".0"; `Int(exactly:)`, since the number may be any a file
+    /// holds (1e20 does not fit an Int, and converting it would trap).
     static func format(_ number: Double) -> String {
-        number == number.rounded() ? String(Int(number)) : String(number)
+        Int(exactly: number).map(String.init) ?? String(number)
     }
 }

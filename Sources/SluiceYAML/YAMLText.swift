@@ -15,8 +15,40 @@ public enum YAMLText {
     /// The document's value (a dictionary with string keys, an array, or a scalar's
     /// Int, Double, Bool or String); nil for an empty document.
     public static func load(_ text: String) throws -> Any? {
-        guard let node = try Yams.compose(yaml: text) else { return nil }
+        guard let node = try compose(text) else { return nil }
         return try value(of: node, depth: 0)
+    }
+
+    /// Yams' node tree, after `checkNesting`: use instead of `Yams.compose`.
+    public static func compose(_ text: String) throws -> Node? {
+        try checkNesting(text)
+        return try Yams.compose(yaml: text)
+    }
+
+    /// Yams builds its tree recursively: 10,000 nested `[` overflow the stack, and a stack
+    /// overflow ends the process. This bounds the nesting from the text alone, before
+    /// parsing: per line, the indentation (two columns a level), the `- `/`? ` indicators
+    /// that open it, and the brackets still open. Files people write stay far below.
+    public static func checkNesting(_ text: String) throws {
+        var open = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let bytes = Array(line.utf8)
+            var index = 0
+            while index < bytes.count, bytes[index] == 0x20 { index += 1 }
+            var indicators = 0
+            while index + 1 < bytes.count, bytes[index] == 0x2D || bytes[index] == 0x3F, bytes[index + 1] == 0x20 {
+                indicators += 1
+                index += 2
+                while index < bytes.count, bytes[index] == 0x20 { index += 1 }
+            }
+            for byte in bytes[index...] {
+                if byte == 0x5B || byte == 0x7B { open += 1 } else if byte == 0x5D || byte == 0x7D { open = max(0, open - 1) }
+                if open > maximumDepth { break }
+            }
+            if index / 2 + indicators + open > maximumDepth {
+                throw Problem(description: "nested more than \(maximumDepth) levels deep")
+            }
+        }
     }
 
     static func value(of node: Node, depth: Int) throws -> Any {
