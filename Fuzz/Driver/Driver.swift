@@ -19,6 +19,10 @@ nonisolated(unsafe) var selected: FuzzTarget?
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzerInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     let name = ProcessInfo.processInfo.environment["SLUICE_FUZZ_TARGET"] ?? ""
+    if name == "list" {
+        for target in FuzzTarget.all { print(target.name) }
+        exit(0)
+    }
     guard let target = FuzzTarget.named(name) else {
         FileHandle.standardError.write(Data("SLUICE_FUZZ_TARGET must name one of: \(FuzzTarget.all.map(\.name).joined(separator: ", "))\n".utf8))
         exit(64)
