@@ -360,7 +360,7 @@ async def soak(args, ports, expected, seconds):
     async def player(index):
         await asyncio.sleep(index * args.ramp / max(1, args.clients))
         while time.monotonic() < stop_at:
-            for attempt in range(10):
+            for _ in range(60):
                 try:
                     tags, statuses = await play(rtmp, "clip.flv")
                     break
@@ -368,12 +368,12 @@ async def soak(args, ports, expected, seconds):
                     # Closed before connect was answered: a connection limit at work while
                     # a flood holds the slots. A player tries again, as real ones do.
                     results["retries"] += 1
-                    await asyncio.sleep(1 + attempt)
+                    await asyncio.sleep(random.uniform(0.5, 2))
                 except Exception as error:  # noqa: BLE001 - a player that fails is reported, not raised
                     results["wrong"].append(f"player {index}: {type(error).__name__} {error}")
                     return
             else:
-                results["wrong"].append(f"player {index}: refused 10 times")
+                results["wrong"].append(f"player {index}: refused 60 times")
                 return
             results["plays"] += 1
             if tags == expected and "NetStream.Play.Stop" in statuses:
@@ -389,14 +389,20 @@ async def soak(args, ports, expected, seconds):
             if choice < 0.4:
                 await rtmp_hostile(rtmp, random.choice(kinds))
                 results["hostile"] += 1
-            elif choice < 0.97:
+            else:
                 await http_hostile(random.choice([s3, s3, http]))
                 results["http"] += 1
-            else:
-                results["flooded"] += await flood(random.choice([rtmp, s3]), args.flood)
-                results["hostile"] += 1
 
-    await asyncio.gather(*(player(i) for i in range(args.clients)), *(hostile(i) for i in range(args.hostile)))
+    async def floods():
+        # Past the connection limits every so often, on the RTMP and S3 ports in turn.
+        port = rtmp
+        while time.monotonic() + args.flood_every < stop_at:
+            await asyncio.sleep(args.flood_every)
+            results["flooded"] += await flood(port, args.flood)
+            results["hostile"] += 1
+            port = s3 if port == rtmp else rtmp
+
+    await asyncio.gather(*(player(i) for i in range(args.clients)), *(hostile(i) for i in range(args.hostile)), floods())
     return results
 
 
@@ -412,6 +418,7 @@ def main():
     parser.add_argument("--clip-seconds", type=int, default=30)
     parser.add_argument("--ramp", type=float, default=10, help="seconds over which the players start")
     parser.add_argument("--flood", type=int, default=300, help="connections per flood")
+    parser.add_argument("--flood-every", type=float, default=10, help="seconds between floods")
     parser.add_argument("--handshake-timeout", type=float, default=10, help="the server's rtmp.handshake-timeout")
     parser.add_argument("--settle", type=float, default=15, help="seconds to wait before measuring 'before' and 'after'")
     parser.add_argument("--s3-load", type=int, default=64, help="slow S3 uploads during the first-video probes (0: none)")
