@@ -218,7 +218,8 @@ public final class FLVReader: MediaReader {
                 audioFlags = first
                 audioBytes += header.dataSize
                 // Audio-only files: a seek point about every second.
-                if !hasVideo, lastAudioPoint.map({ header.timestamp >= $0 + 1000 }) ?? true {
+                // (In 64 bits: a file's timestamps may sit just below UInt32.max.)
+                if !hasVideo, lastAudioPoint.map({ UInt64(header.timestamp) >= UInt64($0) + 1000 }) ?? true {
                     seekPoints.append(SeekPoint(time: header.timestamp, offset: offset))
                     lastAudioPoint = header.timestamp
                 }

@@ -149,9 +149,9 @@ public final class MP4Reader: MediaReader {
         var hasVideo = false, hasAudio = false
         var videoBytes = 0, audioBytes = 0
         for trak in boxes where trak.type == "trak" {
-            guard var parsed = try parseTrack(trak, trackNumber: UInt8(tracks.count)) else { continue }
+            guard var parsed = try parseTrack(trak, trackNumber: UInt8(tracks.count), fileSize: fileSize) else { continue }
             if parsed.track.isVideo ? hasVideo : hasAudio { continue }  // the first of each kind plays
-            parsed.samples.removeAll { $0.offset < 0 || $0.offset + Int64($0.size) > fileSize }
+            parsed.samples.removeAll { $0.offset < 0 || $0.offset > fileSize - Int64($0.size) }  // no sum: it could overflow
             if parsed.track.isVideo {
                 hasVideo = true
                 videoBytes = parsed.samples.reduce(0) { $0 + Int($1.size) }
@@ -205,7 +205,7 @@ public final class MP4Reader: MediaReader {
         var channels = 0
     }
 
-    static func parseTrack(_ trak: MP4Box, trackNumber: UInt8) throws(MediaFormatError) -> ParsedTrack? {
+    static func parseTrack(_ trak: MP4Box, trackNumber: UInt8, fileSize: Int64) throws(MediaFormatError) -> ParsedTrack? {
         let trakChildren = try MP4Box.children(of: trak.body)
         guard let mdia = trakChildren.first("mdia") else { return nil }
         let mdiaChildren = try MP4Box.children(of: mdia.body)
@@ -290,7 +290,7 @@ public final class MP4Reader: MediaReader {
             result.channels = channels
         }
         result.duration = Double(mediaDuration) / Double(timescale)
-        result.samples = try sampleTable(tables, timescale: timescale, track: trackNumber, isVideo: handler == "vide")
+        result.samples = try sampleTable(tables, timescale: timescale, track: trackNumber, isVideo: handler == "vide", fileSize: fileSize)
         if result.duration == 0, let last = result.samples.last { result.duration = Double(last.timestamp) / 1000 }
         return result
     }
@@ -326,8 +326,21 @@ public final class MP4Reader: MediaReader {
         return (objectType, try info.readBytes(info.remaining))
     }
 
+    /// `time` in `timescale` units as milliseconds, wrapped to 32 bits as FLV timestamps
+    /// are; in full width, since time × 1000 can pass 2^64.
+    static func milliseconds(_ time: UInt64, timescale: UInt32) -> UInt32 {
+        let product = time.multipliedFullWidth(by: 1000)
+        guard product.high < UInt64(timescale) else { return .max }
+        return UInt32(truncatingIfNeeded: UInt64(timescale).dividingFullWidth(product).quotient)
+    }
+
     /// Expands stts/ctts/stss/stsc/stsz/stco into one record per sample.
-    static func sampleTable(_ tables: [MP4Box], timescale: UInt32, track: UInt8, isVideo: Bool) throws(MediaFormatError) -> [Sample] {
+    ///
+    /// Every count in these tables comes from the file: each loop stops at what the file
+    /// can hold (a sample takes at least a byte of it), so a few kilobytes cannot ask for
+    /// billions of iterations or gigabytes of samples.
+    static func sampleTable(_ tables: [MP4Box], timescale: UInt32, track: UInt8, isVideo: Bool,
+                            fileSize: Int64) throws(MediaFormatError) -> [Sample] {
         // Sizes.
         var sizes: [UInt32] = []
         if var stsz = tables.first("stsz")?.body {
@@ -335,7 +348,9 @@ public final class MP4Reader: MediaReader {
             let uniform = try stsz.readUInt32()
             let count = Int(try stsz.readUInt32())
             if uniform != 0 {
-                guard count <= 50_000_000 else { throw .invalid("MP4 sample count \(count) is implausible") }
+                guard count <= 50_000_000, Int64(count) * Int64(uniform) <= fileSize else {
+                    throw .invalid("MP4 sample count \(count) of \(uniform) bytes is more than the file holds")
+                }
                 sizes = Array(repeating: uniform, count: count)
             } else {
                 guard count * 4 <= stsz.remaining else { throw .truncated(needed: count * 4, available: stsz.remaining) }
@@ -399,9 +414,10 @@ public final class MP4Reader: MediaReader {
             var chunk = run.firstChunk
             while chunk <= lastChunk, chunk <= chunkOffsets.count, sampleIndex < count {
                 var offset = chunkOffsets[chunk - 1]
-                for _ in 0..<run.samplesPerChunk where sampleIndex < count {
+                for _ in 0..<min(run.samplesPerChunk, count - sampleIndex) {
                     samples.append(Sample(offset: offset, size: sizes[sampleIndex], timestamp: 0, compositionOffset: 0, track: track, isSync: !isVideo))
-                    offset += Int64(sizes[sampleIndex])
+                    // Wrapping: an offset past the file (co64 allows 2^63) fails when read.
+                    offset &+= Int64(sizes[sampleIndex])
                     sampleIndex += 1
                 }
                 chunk += 1
@@ -414,12 +430,13 @@ public final class MP4Reader: MediaReader {
             let entries = Int(try stts.readUInt32())
             var time: UInt64 = 0
             var index = 0
-            for _ in 0..<entries where stts.remaining >= 8 {
+            for _ in 0..<entries {
+                guard stts.remaining >= 8, index < samples.count else { break }
                 let runLength = Int(try stts.readUInt32())
                 let delta = UInt64(try stts.readUInt32())
-                for _ in 0..<runLength where index < samples.count {
-                    samples[index].timestamp = UInt32(truncatingIfNeeded: time * 1000 / UInt64(timescale))
-                    time += delta
+                for _ in 0..<min(runLength, samples.count - index) {
+                    samples[index].timestamp = milliseconds(time, timescale: timescale)
+                    time &+= delta
                     index += 1
                 }
             }
@@ -429,11 +446,12 @@ public final class MP4Reader: MediaReader {
             try ctts.skip(4)
             let entries = Int(try ctts.readUInt32())
             var index = 0
-            for _ in 0..<entries where ctts.remaining >= 8 {
+            for _ in 0..<entries {
+                guard ctts.remaining >= 8, index < samples.count else { break }
                 let runLength = Int(try ctts.readUInt32())
                 let offset = Int64(try ctts.readInt32())  // version 0 is unsigned, but no real offset reaches 2^31
                 let milliseconds = Int32(clamping: offset * 1000 / Int64(timescale))
-                for _ in 0..<runLength where index < samples.count {
+                for _ in 0..<min(runLength, samples.count - index) {
                     samples[index].compositionOffset = milliseconds
                     index += 1
                 }
@@ -444,7 +462,8 @@ public final class MP4Reader: MediaReader {
             if var stss = tables.first("stss")?.body {
                 try stss.skip(4)
                 let entries = Int(try stss.readUInt32())
-                for _ in 0..<entries where stss.remaining >= 4 {
+                for _ in 0..<entries {
+                    guard stss.remaining >= 4 else { break }
                     let number = Int(try stss.readUInt32())
                     if number >= 1, number <= samples.count { samples[number - 1].isSync = true }
                 }
