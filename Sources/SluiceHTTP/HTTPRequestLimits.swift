@@ -52,6 +52,9 @@ final class HTTPRequestClock {
     let limits: HTTPLimits
     var phase = Phase.idle
     var timer: Scheduled<Void>?
+    /// When the last body part came: parts only note the time (one timer per request,
+    /// not one per part), and the body timer, when it fires early, waits the rest.
+    var lastBodyPart = NIODeadline.now()
     var onTimeout: ((Phase) -> Void)?
 
     init(limits: HTTPLimits) { self.limits = limits }
@@ -140,10 +143,11 @@ final class HTTPRequestLimitsHandler: ChannelDuplexHandler {
             if headerBytes > limits.maximumHeaderBytes {
                 return refuse(.requestHeaderFieldsTooLarge, "the headers are larger than \(limits.maximumHeaderBytes) bytes", context: context)
             }
+            clock.lastBodyPart = .now()
             clock.start(.body, on: context.eventLoop, after: limits.bodyTimeout)
         case .body:
             if case .closing = clock.phase { return }
-            clock.start(.body, on: context.eventLoop, after: limits.bodyTimeout)
+            clock.lastBodyPart = .now()
         case .end:
             if case .closing = clock.phase { return }
             clock.stop()
@@ -187,6 +191,11 @@ final class HTTPRequestLimitsHandler: ChannelDuplexHandler {
         case .head:
             refuse(.requestTimeout, "the request head did not arrive within \(limits.headTimeout)", context: context)
         case .body:
+            let silent = NIODeadline.now() - clock.lastBodyPart
+            guard silent >= limits.bodyTimeout else {
+                clock.start(.body, on: context.eventLoop, after: limits.bodyTimeout - silent)
+                return
+            }
             refuse(.requestTimeout, "the request body stalled for \(limits.bodyTimeout)", context: context)
         case .responding, .closing:
             break
