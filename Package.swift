@@ -149,9 +149,11 @@ let package = Package(
                 "SluiceStore",
                 "SluiceJobs",
                 "SluiceTranscode",
+                "SluiceHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Fuzz/Targets"
         ),

@@ -1,4 +1,6 @@
+import Logging
 import NIOCore
+import SluiceHTTP
 import SluiceMedia
 import SluiceRTMP
 
@@ -90,10 +92,11 @@ enum RTMPTargets {
     }
 
     static let session = FuzzTarget(
-        name: "rtmp-session", summary: "RTMPSession fed whole messages, with the playbacks, seeks and pauses they start",
+        name: "rtmp-session",
+        summary: "A whole RTMPConnection after the handshake, fed messages on a fake clock: commands, playback, seeks, pauses, playlists",
         seeds: RTMPSeeds.sessions
     ) { bytes in
-        var harness = SessionHarness()
+        let harness = ConnectionHarness()
         var input = FuzzInput(bytes)
         while !input.isEmpty {
             let kind = input.byte()
@@ -103,73 +106,58 @@ enum RTMPTargets {
             let types: [UInt8] = [20, 17, 4, 1, 5, 3, 18, 6]
             let message = RTMPMessage(typeID: types[Int(kind % 8)], streamID: streamID, timestamp: 0,
                                       payload: ByteBuffer(bytes: payload), chunkStreamID: 3)
-            guard harness.handle(message, advance: UInt64(kind >> 3) * 250) else { return }
+            guard harness.send(message, thenAdvance: UInt64(kind >> 3) * 250) else { return }
         }
     }
 }
 
-/// What `RTMPConnectionHandler` does with a session's actions, without a channel: open
-/// media from a bucket folder, start, seek, pause and pump playbacks on a fake clock.
-struct SessionHarness {
-    var session = RTMPSession(router: SingleBucketRouter(bucket: "media"), clientID: "fuzz")
-    var encoder = ChunkEncoder()
-    var output = ByteBuffer()
-    var playbacks: [UInt32: VODPlayback] = [:]
+/// Drives an `RTMPConnection` as a driver does, without a channel: the simple handshake,
+/// messages chunked by a client's encoder, opens answered from a bucket folder, pumping
+/// while there is more, and a fake clock that wakes it.
+final class ConnectionHarness {
+    let connection: RTMPConnection
     var now: UInt64 = 1_000_000
+    var encoder = ChunkEncoder()
     let resolver = MediaResolver(library: FolderMediaLibrary(root: SampleMedia.bucketRoot))
 
-    /// False once the connection would close.
-    mutating func handle(_ message: RTMPMessage, advance: UInt64) -> Bool {
-        now += advance
-        let actions: [RTMPSession.Action]
-        do {
-            actions = try session.handle(message)
-        } catch {
-            return false
-        }
-        for action in actions {
-            switch action {
-            case .send(let reply): encoder.write(reply, into: &output)
-            case .setOutgoingChunkSize(let size): encoder.setChunkSize(size)
-            case .close: return false
-            case .play(let request):
-                guard let route = session.route, case .success(let opened)? = resolver.open(request.name, route: route) else { continue }
-                let playback = VODPlayback(streamID: request.streamID, name: request.name, reader: opened.reader, clientID: "fuzz",
-                                           amf3: request.amf3, bufferLength: nil, length: request.length)
-                guard (try? playback.begin(start: request.start, reset: request.reset, now: now, encoder: &encoder, into: &output)) != nil else { continue }
-                playbacks[request.streamID] = playback
-            case .seek(let streamID, let milliseconds):
-                if let playback = playbacks[streamID], (try? playback.seek(to: milliseconds, now: now, encoder: &encoder, into: &output)) == nil {
-                    playbacks[streamID] = nil
-                }
-            case .pause(let streamID, let paused, let milliseconds):
-                playbacks[streamID]?.pause(paused, at: milliseconds, now: now, encoder: &encoder, into: &output)
-            case .stop(let streamID): playbacks[streamID] = nil
-            case .receive(let streamID, let audio, let video): playbacks[streamID]?.receive(audio: audio, video: video)
-            case .setBufferLength(let streamID, let milliseconds): playbacks[streamID]?.setBufferLength(milliseconds)
-            case .streamLength(let transactionID, let name):
-                if let route = session.route, case .success(let opened)? = resolver.open(name, route: route) {
-                    encoder.write(RTMPCommand(name: "_result", transactionID: transactionID, arguments: [.number(opened.reader.duration)])
-                        .message(streamID: 0, chunkStreamID: 3), into: &output)
-                }
-            }
-        }
-        pump()
-        output.clear()
-        return true
+    init() {
+        var logger = Logger(label: "sluice-fuzz")
+        logger.logLevel = .critical
+        connection = RTMPConnection(configuration: RTMPServerConfiguration(), router: SingleBucketRouter(bucket: "media"),
+                                    clientID: "fuzz", logger: logger, limitLog: LimitLog(logger: logger),
+                                    peerAddress: "fuzz", now: now, randomBytes: { [UInt8](repeating: 0x5A, count: $0) })
+        connection.receive(ByteBuffer(bytes: [3] + [UInt8](repeating: 0, count: HandshakeDigest.packetSize)), now: now)
+        connection.receive(ByteBuffer(bytes: [UInt8](repeating: 0, count: HandshakeDigest.packetSize)), now: now)
+        service()
     }
 
-    /// A few rounds of pumping, as the handler's drive loop would.
-    mutating func pump() {
-        for (streamID, playback) in playbacks {
-            for _ in 0..<4 {
-                guard let result = try? playback.pump(now: now, budget: 16 * 1024, encoder: &encoder, into: &output) else {
-                    playbacks[streamID] = nil
-                    break
-                }
-                if result == .finished { playbacks[streamID] = nil }
-                if result != .budgetUsed { break }
-            }
+    /// False once the connection asked to close.
+    func send(_ message: RTMPMessage, thenAdvance milliseconds: UInt64) -> Bool {
+        var bytes = ByteBuffer()
+        encoder.write(message, into: &bytes)
+        // The client's own Set Chunk Size applies to what it sends next, as in a real client.
+        if message.typeID == 1, let size = message.payload.getInteger(at: message.payload.readerIndex, as: UInt32.self),
+           (1...65536).contains(size & 0x7FFF_FFFF) {
+            encoder.setChunkSize(Int(size & 0x7FFF_FFFF))
         }
+        connection.receive(bytes, now: now)
+        service()
+        now += milliseconds
+        connection.wake(now: now)
+        service()
+        return connection.closeRequest == nil
+    }
+
+    private func service() {
+        connection.openRequestedMedia(with: resolver, now: now)
+        var rounds = 0
+        while connection.closeRequest == nil, rounds < 4, connection.pump(now: now) {
+            _ = connection.takeOutput()
+            rounds += 1
+        }
+        connection.openRequestedMedia(with: resolver, now: now)
+        _ = connection.takeOutput()
+        // Without a wake-up, a connection's timeouts would never fire.
+        require(connection.isClosing || connection.nextWakeUp != nil, "an open connection with no wake-up")
     }
 }

@@ -26,6 +26,15 @@ final class JobQueueTests: XCTestCase {
     func testYAMLSettingsRefuseNonScalarKeysAndDeepNesting() throws {
         XCTAssertThrowsError(try YAMLText.load("[a]: b\n"))
         XCTAssertThrowsError(try YAMLText.load(String(repeating: "- ", count: 40) + "x\n"))
+        // libyaml ends lines at CR, NEL, LS and PS too: nesting hidden behind a comment
+        // by any of them once overflowed the stack.
+        for lineBreak in ["\r", "\u{85}", "\u{2028}", "\u{2029}", "\r\n"] {
+            XCTAssertThrowsError(try YAMLText.load("# note" + lineBreak + String(repeating: " -", count: 2000) + "\n- x\n"), lineBreak.debugDescription)
+            XCTAssertThrowsError(try YAMLText.load("a:" + lineBreak + String(repeating: "-\t", count: 2000) + "x\n"), lineBreak.debugDescription)
+        }
+        let crLines = try XCTUnwrap(try YAMLText.load("a: 1\rb:\r  - 2\r") as? [String: Any])
+        XCTAssertEqual(crLines["a"] as? Int, 1)
+        XCTAssertEqual(crLines["b"] as? [Int], [2])
         XCTAssertNil(try YAMLText.load(""))
         let settings = try XCTUnwrap(try YAMLText.load("rtmp:\n  port: 1935\nname: x\n") as? [String: Any])
         XCTAssertEqual((settings["rtmp"] as? [String: Any])?["port"] as? Int, 1935)

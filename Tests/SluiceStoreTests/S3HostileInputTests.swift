@@ -60,7 +60,7 @@ final class S3HostileInputTests: XCTestCase {
         XCTAssertEqual(try S3RequestBody.objectsToDelete(Data("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Object><Key>a</Key></Object></Delete>".utf8)).keys, ["a"])
     }
 
-    func testDatesOutsideTheCalendarAreNotDates() {
+    func testDatesOutsideTheCalendarAreNotDates() throws {
         for text in ["Wed, 25 Nov -2147483648 10:00:00 GMT", "Wed, 25 Nov 2026 99:00:00 GMT", "Wed, -2147483648 Nov 2026 10:00:00 GMT",
                      "Wed, 25 Nov 2026 10:00:-2147483648 GMT"] {
             XCTAssertNil(S3Date.parseHTTP(text), text)
@@ -68,6 +68,15 @@ final class S3HostileInputTests: XCTestCase {
         for text in ["-2147483648-01-01T00:00:00Z", "2026-11-25T10:00:1e300Z", "2026-11-25T10:00:99Z", "2026-00-25T10:00:00Z"] {
             XCTAssertNil(S3Date.parseISO8601(text), text)
         }
+        // x-amz-date: Foundation's DateFormatter trapped on non-ASCII text after the date.
+        for text in ["20251124T160000Z\u{5e7}\u{4be}", "20251124T160000", "2025112AT160000Z", "20251324T160000Z", "20251124T250000Z",
+                     "+2025124T160000Z", "", "Z", "20251124T16000０Z"] {
+            XCTAssertNil(SignatureV4.date(text), text)
+        }
+        let signed = try XCTUnwrap(SignatureV4.date("20251124T160000Z"))
+        XCTAssertEqual(signed.timeIntervalSince1970, 1_764_000_000)
+        XCTAssertEqual(SignatureV4.format(signed), "20251124T160000Z")
+        XCTAssertEqual(SignatureV4.format(Date(timeIntervalSince1970: 0)), "19700101T000000Z")
         XCTAssertNotNil(S3Date.parseHTTP("Wed, 25 Nov 2026 10:00:00 GMT"))
         XCTAssertNotNil(S3Date.parseISO8601("2026-11-25T10:00:00.500Z"))
     }
@@ -115,6 +124,21 @@ final class S3HostileInputTests: XCTestCase {
         let result = try await ExternalTool.run(arguments + ["http://127.0.0.1:\(port)" + target], timeout: 30)
         let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    func testNonASCIIAmzDateIsRefusedAndTheServerGoesOn() async throws {
+        let authorization = "AWS4-HMAC-SHA256 Credential=\(Self.accessKey)/20251124/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+        let refused = try await curl("GET", "/media?list-type=2", headers: [
+            ("Authorization", authorization), ("X-Amz-Date", "20251124T160000Z\u{5e7}\u{4be}"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        ])
+        XCTAssertEqual(refused.status, 403, refused.body)
+        XCTAssertTrue(refused.body.contains("<Code>"), refused.body)
+        let presigned = try await curl("GET", "/media/a.flv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=\(Self.accessKey)%2F20251124%2Fus-east-1%2Fs3%2Faws4_request"
+                                       + "&X-Amz-Date=20251124T160000Z%D6%A7%D2%BE&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=00")
+        XCTAssertEqual(presigned.status, 400, presigned.body)
+        XCTAssertTrue(presigned.body.contains("<Code>AuthorizationHeaderMalformed</Code>"), presigned.body)
+        let after = try await curl("GET", "/media?list-type=2", signed: true)
+        XCTAssertEqual(after.status, 200, "the server must go on: \(after.body)")
     }
 
     func testEmptyPublicObjectIsServedAndTheServerGoesOn() async throws {

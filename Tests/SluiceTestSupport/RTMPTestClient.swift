@@ -194,6 +194,31 @@ public final class RTMPTestClient: Sendable {
     }
 }
 
+extension RTMPTestClient.Event {
+    /// What a message from the server is, for a test to look at; nil for what tests ignore.
+    public init?(_ message: RTMPMessage) {
+        switch message.type {
+        case .setChunkSize, .abort, .acknowledgement, .windowAcknowledgementSize, .setPeerBandwidth:
+            self = .protocolControl(message.type!, message.payload.getInteger(at: message.payload.readerIndex, as: UInt32.self) ?? 0)
+        case .userControl:
+            guard let control = try? UserControlEvent.decode(message.payload) else { return nil }
+            self = .userControl(control)
+        case .commandAMF0, .commandAMF3:
+            guard let command = try? RTMPCommand.decode(message) else { return nil }
+            self = .command(command, streamID: message.streamID, typeID: message.typeID)
+        case .dataAMF0, .dataAMF3:
+            guard let values = try? RTMPCommand.decodeValues(message) else { return nil }
+            self = .data(values, streamID: message.streamID, timestamp: message.timestamp, typeID: message.typeID)
+        case .audio, .video:
+            let payload = message.payload.getBytes(at: message.payload.readerIndex, length: message.payload.readableBytes) ?? []
+            self = .media(MediaTag(type: message.type == .audio ? .audio : .video, timestamp: message.timestamp, payload: payload),
+                          streamID: message.streamID)
+        default:
+            return nil
+        }
+    }
+}
+
 struct ClientState {
     var events: [RTMPTestClient.Event] = []
     var nextTransaction: Double = 2
@@ -305,37 +330,13 @@ final class ClientMessageHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func record(_ message: RTMPMessage, context: ChannelHandlerContext) {
-        var event: RTMPTestClient.Event?
-        switch message.type {
-        case .setChunkSize, .abort, .acknowledgement, .windowAcknowledgementSize, .setPeerBandwidth:
-            let value = message.payload.getInteger(at: message.payload.readerIndex, as: UInt32.self) ?? 0
-            event = .protocolControl(message.type!, value)
-        case .userControl:
-            if let control = try? UserControlEvent.decode(message.payload) {
-                event = .userControl(control)
-                if case .pingRequest(let timestamp) = control {
-                    var out = context.channel.allocator.buffer(capacity: 32)
-                    encoder.withLockedValue { $0.write(ProtocolControl.userControl(.pingResponse(timestamp: timestamp)), into: &out) }
-                    context.writeAndFlush(NIOAny(out), promise: nil)
-                }
-            }
-        case .commandAMF0, .commandAMF3:
-            if let command = try? RTMPCommand.decode(message) {
-                event = .command(command, streamID: message.streamID, typeID: message.typeID)
-            }
-        case .dataAMF0, .dataAMF3:
-            if let values = try? RTMPCommand.decodeValues(message) {
-                event = .data(values, streamID: message.streamID, timestamp: message.timestamp, typeID: message.typeID)
-            }
-        case .audio, .video:
-            let payload = message.payload.getBytes(at: message.payload.readerIndex, length: message.payload.readableBytes) ?? []
-            event = .media(MediaTag(type: message.type == .audio ? .audio : .video, timestamp: message.timestamp, payload: payload), streamID: message.streamID)
-        default:
-            break
+        guard let event = RTMPTestClient.Event(message) else { return }
+        if case .userControl(.pingRequest(let timestamp)) = event {
+            var out = context.channel.allocator.buffer(capacity: 32)
+            encoder.withLockedValue { $0.write(ProtocolControl.userControl(.pingResponse(timestamp: timestamp)), into: &out) }
+            context.writeAndFlush(NIOAny(out), promise: nil)
         }
-        if let event {
-            state.withLockedValue { $0.events.append(event) }
-        }
+        state.withLockedValue { $0.events.append(event) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -159,6 +159,40 @@ enum S3Date {
         return "\(days[Int(p.tm_wday)]), \(two(p.tm_mday)) \(months[Int(p.tm_mon)]) \(p.tm_year + 1900) \(two(p.tm_hour)):\(two(p.tm_min)):\(two(p.tm_sec)) GMT"
     }
 
+    /// `20261125T100000Z`, SigV4's x-amz-date.
+    static func amz(_ date: Date) -> String {
+        let p = parts(date)
+        return "\(p.tm_year + 1900)\(two(p.tm_mon + 1))\(two(p.tm_mday))T\(two(p.tm_hour))\(two(p.tm_min))\(two(p.tm_sec))Z"
+    }
+
+    /// Parses SigV4's `20261125T100000Z`: exactly 16 ASCII characters; nil for anything
+    /// else. (Foundation's DateFormatter traps on some non-ASCII text, and this is read
+    /// from every signed request.)
+    static func parseAMZ(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int32? {
+            var value: Int32 = 0
+            for byte in bytes[range] {
+                guard (0x30...0x39).contains(byte) else { return nil }
+                value = value * 10 + Int32(byte - 0x30)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
+              let minute = number(11..<13), let second = number(13..<15),
+              calendarFieldsAreValid(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+    }
+
     /// Parses the header form (RFC 1123); nil for anything else.
     static func parseHTTP(_ text: String) -> Date? {
         let fields = text.split(separator: " ")

@@ -1,0 +1,180 @@
+import NIOCore
+import SluiceMedia
+
+/// The streams of a connection: what the session asks for (play, seek, pause, stop,
+/// playlists), and the pacing that sends their media.
+extension RTMPConnection {
+    func perform(_ actions: [RTMPSession.Action], now: UInt64) {
+        for action in actions {
+            switch action {
+            case .send(let message):
+                encoder.write(message, into: &output)
+            case .setOutgoingChunkSize(let size):
+                // Sent only on a successful connect: from now on log lines name the app.
+                encoder.setChunkSize(size)
+                if let request = session.connectRequest {
+                    logger[metadataKey: "app"] = "\(request.app)"
+                    logger.info("connected", metadata: ["tcUrl": "\(request.tcUrl ?? "")", "flashVer": "\(request.flashVersion ?? "")"])
+                }
+            case .close(let reason):
+                closeAfterFlush(reason: reason)
+            case .play(let request):
+                startPlay(request)
+            case .seek(let streamID, let milliseconds):
+                seek(streamID, to: milliseconds, now: now)
+            case .pause(let streamID, let paused, let milliseconds):
+                guard let playback = playbacks[streamID] else { continue }
+                playback.pause(paused, at: milliseconds, now: now, encoder: &encoder, into: &output)
+            case .stop(let streamID):
+                playlists[streamID] = nil
+                if !session.hasStream(streamID) { bufferLengths[streamID] = nil }  // deleted
+                if let playback = playbacks.removeValue(forKey: streamID) {
+                    logger.info("play stopped by client", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
+                }
+            case .receive(let streamID, let audio, let video):
+                playbacks[streamID]?.receive(audio: audio, video: video)
+            case .setBufferLength(let streamID, let milliseconds):
+                bufferLengths[streamID] = milliseconds
+                playbacks[streamID]?.setBufferLength(milliseconds)
+            case .streamLength(let transactionID, let name):
+                requestOpen(name, for: .streamLength(transactionID: transactionID))
+            }
+        }
+    }
+
+    private func seek(_ streamID: UInt32, to milliseconds: UInt32, now: UInt64) {
+        guard let playback = playbacks[streamID] else {
+            encoder.write(session.onStatus(streamID: streamID, FMS.status(
+                "NetStream.Seek.Failed", level: "error", description: "Seek failed: nothing is playing.")), into: &output)
+            return
+        }
+        do {
+            try playback.seek(to: milliseconds, now: now, encoder: &encoder, into: &output)
+            logger.debug("seek", metadata: ["stream": "\(playback.name)", "to": "\(milliseconds)"])
+        } catch {
+            stopPlayback(streamID, reason: "read error while seeking: \(error)")
+        }
+    }
+
+    private func stopPlayback(_ streamID: UInt32, reason: String) {
+        guard let playback = playbacks.removeValue(forKey: streamID) else { return }
+        logger.warning("play failed", metadata: ["stream": "\(playback.name)", "reason": "\(reason)"])
+        encoder.write(session.onStatus(streamID: streamID, FMS.status(
+            "NetStream.Play.Failed", level: "error", description: "Playback failed: \(reason)")), into: &output)
+    }
+
+    private func startPlay(_ request: RTMPSession.PlayRequest) {
+        if !request.reset, let current = playbacks[request.streamID], !current.isFinished {
+            // reset false appends to the stream's playlist.
+            guard playlists[request.streamID, default: []].count < Self.maximumPlaylistItems else {
+                encoder.write(session.onStatus(streamID: request.streamID, FMS.status(
+                    "NetStream.Play.Failed", level: "error",
+                    description: "Failed to queue \(request.name): the playlist holds \(Self.maximumPlaylistItems) items already.")), into: &output)
+                return
+            }
+            playlists[request.streamID, default: []].append(request)
+            current.continuesInPlaylist = true
+            logger.info("play queued in playlist", metadata: ["stream": "\(request.name)"])
+            return
+        }
+        if request.reset { playlists[request.streamID] = nil }
+        playbacks.removeValue(forKey: request.streamID)
+        requestOpen(request.name, for: .play(request, after: nil))
+    }
+
+    /// Starts the next playlist item of a stream whose item just ended, if there is one.
+    private func playNextInPlaylist(_ streamID: UInt32, after previous: VODPlayback) -> Bool {
+        guard var queue = playlists[streamID], !queue.isEmpty else { return false }
+        let next = queue.removeFirst()
+        playlists[streamID] = queue.isEmpty ? nil : queue
+        requestOpen(next.name, for: .play(next, after: previous))
+        return true
+    }
+
+    /// Begins playback of opened media; a playlist item continues `previous`'s timeline,
+    /// starting once the player has used up what it holds of it.
+    func begin(_ request: RTMPSession.PlayRequest, after previous: VODPlayback?,
+               opened result: Result<ReaderBox, MediaResolver.Failure>, now: UInt64) {
+        let opened: ReaderBox
+        switch result {
+        case .failure(let failure):
+            streamNotFound(request, failure)
+            if let previous, !playNextInPlaylist(request.streamID, after: previous) {
+                // The playlist ends on a missing item: say so, or the player waits forever.
+                VODPlayback.writeStopped(streamID: request.streamID, name: request.name, clientID: session.clientID,
+                                         amf3: session.isAMF3, encoder: &encoder, into: &output)
+            }
+            return
+        case .success(let box):
+            opened = box
+        }
+        let playback = VODPlayback(
+            streamID: request.streamID, name: request.name, reader: opened.reader, clientID: session.clientID,
+            amf3: request.amf3, bufferLength: bufferLengths[request.streamID], length: request.length)
+        playback.continuesInPlaylist = !(playlists[request.streamID]?.isEmpty ?? true)
+        var start = now
+        if let previous {
+            playback.timelineOffset = previous.timelineEnd
+            start += previous.leadAhead(now: now)
+        }
+        do {
+            try playback.begin(start: request.start, reset: request.reset, now: start, encoder: &encoder, into: &output)
+        } catch {
+            encoder.write(session.onStatus(streamID: request.streamID, FMS.status(
+                "NetStream.Play.Failed", level: "error", description: "Failed to play \(request.name): \(error)")), into: &output)
+            return
+        }
+        playbacks[request.streamID] = playback
+        logger.info("play", metadata: [
+            "stream": "\(request.name)", "object": "\(opened.key)",
+            "start": "\(request.start.map { "\($0) ms" } ?? "beginning")", "buffer": "\(playback.bufferLength)",
+        ])
+    }
+
+    private func streamNotFound(_ request: RTMPSession.PlayRequest, _ failure: MediaResolver.Failure) {
+        let description: String
+        switch failure {
+        case .notFound:
+            description = "Failed to play \(request.name); stream not found."
+            logger.info("play: stream not found", metadata: ["stream": "\(request.name)"])
+        case .unplayable(let key, let reason):
+            description = "Failed to play \(request.name); \(reason)."
+            logger.warning("play: cannot read media", metadata: ["object": "\(key)", "reason": "\(reason)"])
+        }
+        encoder.write(session.onStatus(streamID: request.streamID, FMS.status(
+            "NetStream.Play.StreamNotFound", level: "error", description: description,
+            extra: [("details", .string(request.name)), ("clientid", .string(session.clientID))])), into: &output)
+    }
+
+    /// Writes what is due on every playing stream, up to `writeBatch` bytes each. True
+    /// when more could be sent at once: the driver calls again while the peer takes it.
+    /// Otherwise `nextWakeUp` says when something is next due.
+    public func pump(now: UInt64) -> Bool {
+        guard case .chunks = phase else { return false }
+        // Every stream says again when it is next due.
+        pacingWakeUp = .max
+        var moreNow = false
+        for (streamID, playback) in playbacks {
+            let result: VODPlayback.PumpResult
+            do {
+                result = try playback.pump(now: now, budget: Self.writeBatch, encoder: &encoder, into: &output)
+            } catch {
+                stopPlayback(streamID, reason: "read error: \(error)")
+                continue
+            }
+            switch result {
+            case .budgetUsed:
+                moreNow = true
+            case .waitUntil(let time):
+                pacingWakeUp = min(pacingWakeUp, time)
+            case .finished:
+                playbacks.removeValue(forKey: streamID)
+                logger.info("play complete", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
+                _ = playNextInPlaylist(streamID, after: playback)
+            case .paused:
+                break
+            }
+        }
+        return moreNow
+    }
+}
