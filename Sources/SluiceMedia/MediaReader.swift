@@ -14,6 +14,9 @@ public protocol MediaReader: AnyObject {
     /// none) and returns the timestamp that playback restarts from.
     @discardableResult
     func seek(to milliseconds: UInt32) throws(MediaFormatError) -> UInt32
+    /// The time of the first keyframe (seek point) at or after `milliseconds`, or nil when
+    /// none follows: where a switch to this rendition can begin.
+    func keyframe(atOrAfter milliseconds: UInt32) -> UInt32?
     /// The next tag in timestamp order, or nil at the end. Sequence headers already
     /// reported in `sequenceHeaders` and the leading `onMetaData` are not repeated.
     func nextTag() throws(MediaFormatError) -> MediaTag?

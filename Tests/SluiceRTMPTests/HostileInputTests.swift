@@ -58,11 +58,14 @@ final class HostileInputTests: XCTestCase {
             }
             XCTAssertEqual(request.start, expected, "play start \(value)")
             XCTAssertEqual(request.length, expected, "play len \(value)")
-            let play2 = AMFValue.object(["streamName": "clip", "start": .number(value), "len": .number(value), "transition": "reset"])
-            guard case .play(let second)? = try session.handle(command("play2", 0, [play2], stream: 1)).first else {
+            let play2 = AMFValue.object(["streamName": "clip", "start": .number(value), "len": .number(value), "offset": .number(value),
+                                         "transition": "switch"])
+            guard case .play2(let second)? = try session.handle(command("play2", 0, [play2], stream: 1)).first else {
                 return XCTFail("play2 \(value)")
             }
             XCTAssertEqual(second.start, WireNumber.milliseconds(fromSeconds: value), "play2 start \(value)")
+            XCTAssertEqual(second.length, WireNumber.milliseconds(fromSeconds: value), "play2 len \(value)")
+            XCTAssertEqual(second.offset, WireNumber.milliseconds(fromSeconds: value), "play2 offset \(value)")
             // deleteStream of a number that names no stream deletes nothing.
             let deleted = try session.handle(command("deleteStream", 3, [.number(value)]))
             XCTAssertEqual(deleted.count, value == 1 ? 1 : 0, "deleteStream \(value)")

@@ -182,8 +182,8 @@ public final class ConnectionTestPeer {
              streamID: streamID)
     }
 
-    public func play2(streamID: UInt32, _ parameters: AMFObject) {
-        send(command: RTMPCommand(name: "play2", transactionID: 0, arguments: [.object(parameters)]), streamID: streamID)
+    public func play2(streamID: UInt32, _ parameters: AMFObject, amf3: Bool = false) {
+        send(command: RTMPCommand(name: "play2", transactionID: 0, arguments: [.object(parameters)]), streamID: streamID, amf3: amf3)
     }
 
     public func seek(streamID: UInt32, milliseconds: Double) {

@@ -38,6 +38,13 @@ public actor TestMedia {
         case silentVideo = "silent.mp4"
         /// One 1920x1080 H.264 frame (coded as 1088 lines, cropped), no metadata.
         case flv1080Frame = "frame1080.flv"
+        /// Two renditions of one 20 s asset (25 fps, keyframes every 2 s, aligned), as FLV
+        /// and MP4, for play2 switching; and one whose keyframes fall elsewhere (every 1.48 s).
+        case renditionHighFLV = "high.flv"
+        case renditionLowFLV = "low.flv"
+        case renditionHighMP4 = "high.mp4"
+        case renditionLowMP4 = "low.mp4"
+        case renditionUnaligned = "unaligned.flv"
 
         var arguments: [String] {
             let video = ["-f", "lavfi", "-i"]
@@ -71,6 +78,13 @@ public actor TestMedia {
             case .flv1080Frame:
                 return video + ["testsrc2=size=1920x1080:rate=25", "-frames:v", "1", "-c:v", "libx264", "-preset", "ultrafast",
                                 "-pix_fmt", "yuv420p", "-flvflags", "no_metadata"]
+            case .renditionHighFLV, .renditionLowFLV, .renditionHighMP4, .renditionLowMP4, .renditionUnaligned:
+                let high = self == .renditionHighFLV || self == .renditionHighMP4
+                let size = high ? "320x240" : "160x120"
+                let gop = self == .renditionUnaligned ? "37" : "50"
+                return video + ["testsrc2=size=\(size):rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "20",
+                                "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-b:v", high ? "300k" : "100k",
+                                "-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
             case .flv720p:
                 return video + ["testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "20",
                                 "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1500k", "-maxrate", "1500k", "-bufsize", "3000k",

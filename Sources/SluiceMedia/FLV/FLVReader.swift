@@ -55,6 +55,15 @@ public final class FLVReader: MediaReader {
         return point.time
     }
 
+    public func keyframe(atOrAfter milliseconds: UInt32) -> UInt32? {
+        var low = 0, high = index.seekPoints.count
+        while low < high {
+            let middle = (low + high) / 2
+            if index.seekPoints[middle].time < milliseconds { low = middle + 1 } else { high = middle }
+        }
+        return low < index.seekPoints.count ? index.seekPoints[low].time : nil
+    }
+
     public func nextTag() throws(MediaFormatError) -> MediaTag? {
         let size = reader.file.size
         while position + Int64(FLVFormat.tagHeaderSize) <= size {

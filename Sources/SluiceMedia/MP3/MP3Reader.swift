@@ -62,6 +62,15 @@ public final class MP3Reader: MediaReader {
         return timestamp(ofFrame: next)
     }
 
+    /// Every MP3 frame can begin playback.
+    public func keyframe(atOrAfter milliseconds: UInt32) -> UInt32? {
+        let samples = UInt64(milliseconds) * UInt64(index.sampleRate)
+        let perFrame = 1000 * UInt64(index.samplesPerFrame)
+        let frame = (samples + perFrame - 1) / perFrame
+        guard frame < UInt64(index.frameOffsets.count) else { return nil }
+        return timestamp(ofFrame: Int(frame))
+    }
+
     public func nextTag() throws(MediaFormatError) -> MediaTag? {
         guard next < index.frameOffsets.count else { return nil }
         let data = try reader.read(at: index.frameOffsets[next], count: Int(index.frameLengths[next]))

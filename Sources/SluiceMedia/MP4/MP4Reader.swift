@@ -66,6 +66,15 @@ public final class MP4Reader: MediaReader {
         return movie.samples[next].timestamp
     }
 
+    public func keyframe(atOrAfter milliseconds: UInt32) -> UInt32? {
+        var low = 0, high = movie.seekPoints.count
+        while low < high {
+            let middle = (low + high) / 2
+            if movie.samples[movie.seekPoints[middle]].timestamp < milliseconds { low = middle + 1 } else { high = middle }
+        }
+        return low < movie.seekPoints.count ? movie.samples[movie.seekPoints[low]].timestamp : nil
+    }
+
     public func nextTag() throws(MediaFormatError) -> MediaTag? {
         guard next < movie.samples.count else { return nil }
         let sample = movie.samples[next]

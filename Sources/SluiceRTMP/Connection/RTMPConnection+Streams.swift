@@ -20,6 +20,8 @@ extension RTMPConnection {
                 closeAfterFlush(reason: reason)
             case .play(let request):
                 startPlay(request)
+            case .play2(let request):
+                play2(request)
             case .seek(let streamID, let milliseconds):
                 seek(streamID, to: milliseconds, now: now)
             case .pause(let streamID, let paused, let milliseconds):
@@ -27,15 +29,18 @@ extension RTMPConnection {
                 playback.pause(paused, at: milliseconds, now: now, encoder: &encoder, into: &output)
             case .stop(let streamID):
                 playlists[streamID] = nil
+                switches[streamID] = nil
                 if !session.hasStream(streamID) { bufferLengths[streamID] = nil }  // deleted
                 if let playback = playbacks.removeValue(forKey: streamID) {
                     logger.info("play stopped by client", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
                 }
             case .receive(let streamID, let audio, let video):
                 playbacks[streamID]?.receive(audio: audio, video: video)
+                switches[streamID]?.receive(audio: audio, video: video)
             case .setBufferLength(let streamID, let milliseconds):
                 bufferLengths[streamID] = milliseconds
                 playbacks[streamID]?.setBufferLength(milliseconds)
+                switches[streamID]?.setBufferLength(milliseconds)
             case .streamLength(let transactionID, let name):
                 requestOpen(name, for: .streamLength(transactionID: transactionID))
             }
@@ -43,6 +48,8 @@ extension RTMPConnection {
     }
 
     private func seek(_ streamID: UInt32, to milliseconds: UInt32, now: UInt64) {
+        // A seek flushes the player's buffer: a pending switch happens here and now.
+        completeSwitch(streamID, now: now)
         guard let playback = playbacks[streamID] else {
             encoder.write(session.onStatus(streamID: streamID, FMS.status(
                 "NetStream.Seek.Failed", level: "error", description: "Seek failed: nothing is playing.")), into: &output)
@@ -56,14 +63,14 @@ extension RTMPConnection {
         }
     }
 
-    private func stopPlayback(_ streamID: UInt32, reason: String) {
+    func stopPlayback(_ streamID: UInt32, reason: String) {
         guard let playback = playbacks.removeValue(forKey: streamID) else { return }
         logger.warning("play failed", metadata: ["stream": "\(playback.name)", "reason": "\(reason)"])
         encoder.write(session.onStatus(streamID: streamID, FMS.status(
             "NetStream.Play.Failed", level: "error", description: "Playback failed: \(reason)")), into: &output)
     }
 
-    private func startPlay(_ request: RTMPSession.PlayRequest) {
+    func startPlay(_ request: RTMPSession.PlayRequest) {
         if !request.reset, let current = playbacks[request.streamID], !current.isFinished {
             // reset false appends to the stream's playlist.
             guard playlists[request.streamID, default: []].count < Self.maximumPlaylistItems else {
@@ -79,11 +86,12 @@ extension RTMPConnection {
         }
         if request.reset { playlists[request.streamID] = nil }
         playbacks.removeValue(forKey: request.streamID)
+        switches[request.streamID] = nil
         requestOpen(request.name, for: .play(request, after: nil))
     }
 
     /// Starts the next playlist item of a stream whose item just ended, if there is one.
-    private func playNextInPlaylist(_ streamID: UInt32, after previous: VODPlayback) -> Bool {
+    func playNextInPlaylist(_ streamID: UInt32, after previous: VODPlayback) -> Bool {
         guard var queue = playlists[streamID], !queue.isEmpty else { return false }
         let next = queue.removeFirst()
         playlists[streamID] = queue.isEmpty ? nil : queue
@@ -131,7 +139,7 @@ extension RTMPConnection {
         ])
     }
 
-    private func streamNotFound(_ request: RTMPSession.PlayRequest, _ failure: MediaResolver.Failure) {
+    func streamNotFound(_ request: RTMPSession.PlayRequest, _ failure: MediaResolver.Failure) {
         let description: String
         switch failure {
         case .notFound:
@@ -169,8 +177,12 @@ extension RTMPConnection {
                 pacingWakeUp = min(pacingWakeUp, time)
             case .finished:
                 playbacks.removeValue(forKey: streamID)
+                switches[streamID] = nil
                 logger.info("play complete", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
                 _ = playNextInPlaylist(streamID, after: playback)
+            case .reachedSwitchPoint:
+                completeSwitch(streamID, now: now)
+                moreNow = true
             case .paused:
                 break
             }

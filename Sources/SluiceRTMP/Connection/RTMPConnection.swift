@@ -53,10 +53,13 @@ public final class RTMPConnection {
     var playlists: [UInt32: [RTMPSession.PlayRequest]] = [:]
     /// Buffer lengths announced before the stream started playing.
     var bufferLengths: [UInt32: UInt32] = [:]
+    /// Renditions a play2 switch moves to, per stream, ready at the playing one's switch point.
+    var switches: [UInt32: VODPlayback] = [:]
 
     // Media opens.
     enum OpenPurpose {
         case play(RTMPSession.PlayRequest, after: VODPlayback?)
+        case switchTo(RTMPSession.Play2Request)
         case streamLength(transactionID: Double)
     }
     private var nextOpenID: UInt64 = 1
@@ -295,6 +298,8 @@ public final class RTMPConnection {
         switch purpose {
         case .play(let request, let previous):
             begin(request, after: previous, opened: result, now: now)
+        case .switchTo(let request):
+            prepareSwitch(request, opened: result, now: now)
         case .streamLength(let transactionID):
             let duration: Double
             if case .success(let opened) = result { duration = opened.reader.duration } else { duration = 0 }

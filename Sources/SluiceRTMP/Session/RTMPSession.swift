@@ -35,6 +35,7 @@ public struct RTMPSession {
         /// Send Set Chunk Size was queued: switch the encoder after it.
         case setOutgoingChunkSize(Int)
         case play(PlayRequest)
+        case play2(Play2Request)
         case seek(streamID: UInt32, milliseconds: UInt32)
         case pause(streamID: UInt32, paused: Bool, milliseconds: UInt32)
         case stop(streamID: UInt32)
@@ -55,6 +56,30 @@ public struct RTMPSession {
         public var length: UInt32?
         public var reset: Bool
         public var amf3: Bool
+    }
+
+    /// `play2(NetStreamPlayOptions)`: how to move from what a stream plays to `streamName`.
+    public struct Play2Request: Sendable {
+        /// NetStreamPlayTransitions.
+        public enum Transition: String, Sendable, CaseIterable {
+            case `switch`, swap, append, appendAndWait, reset, stop, resume
+        }
+
+        public var streamID: UInt32
+        public var streamName: String
+        public var oldStreamName: String?
+        public var transition: Transition
+        /// Milliseconds (play2 sends seconds); nil for the default.
+        public var start: UInt32?
+        public var length: UInt32?
+        /// A fast switch's point in stream time; nil (or -1 on the wire) for a standard switch.
+        public var offset: UInt32?
+        public var amf3: Bool
+
+        /// The same request as a `play`, for the transitions that act as one.
+        public func play(reset: Bool) -> PlayRequest {
+            PlayRequest(streamID: streamID, name: streamName, start: start, length: length, reset: reset, amf3: amf3)
+        }
     }
 
     public let configuration: Configuration
@@ -172,19 +197,7 @@ public struct RTMPSession {
             }
             return [.play(PlayRequest(streamID: streamID, name: name, start: start, length: length, reset: reset, amf3: isAMF3))]
         case "play2":
-            guard streams.contains(streamID), let parameters = command.arguments.first?.objectValue,
-                  let streamName = parameters["streamName"]?.stringValue
-            else { return [callFailed(command, "play2 needs an object with a streamName.")] }
-            let transition = parameters["transition"]?.stringValue ?? "switch"
-            guard transition == "reset" else {
-                return [.send(onStatus(streamID: streamID, FMS.playStatus(
-                    "NetStream.Play.Failed", level: "error", "Transition \(transition) to \(streamName) is not supported.",
-                    name: streamName, clientID: clientID)))]
-            }
-            return [.play(PlayRequest(streamID: streamID, name: streamName,
-                                      start: parameters["start"]?.doubleValue.flatMap { WireNumber.milliseconds(fromSeconds: $0) },
-                                      length: parameters["len"]?.doubleValue.flatMap { WireNumber.milliseconds(fromSeconds: $0) },
-                                      reset: true, amf3: isAMF3))]
+            return [play2(command, streamID: streamID)]
         case "seek":
             guard streams.contains(streamID) else { return [callFailed(command, "seek on stream \(streamID), which was not created.")] }
             let target = command.arguments.first?.doubleValue.flatMap { WireNumber.milliseconds($0) } ?? 0
@@ -224,6 +237,26 @@ public struct RTMPSession {
         default:
             return [callFailed(command, "Method not found (\(command.name)).")]
         }
+    }
+
+    /// Reads NetStreamPlayOptions; a missing name or an unknown transition fails the call.
+    private func play2(_ command: RTMPCommand, streamID: UInt32) -> Action {
+        // The options object is the first argument (after the null command object).
+        guard streams.contains(streamID), let options = command.arguments.first?.objectValue,
+              let streamName = options["streamName"]?.stringValue, !streamName.isEmpty
+        else { return callFailed(command, "play2 needs a stream that was created and an object with a streamName.") }
+        let transitionName = options["transition"]?.stringValue ?? Play2Request.Transition.switch.rawValue
+        guard let transition = Play2Request.Transition(rawValue: transitionName) else {
+            return .send(onStatus(streamID: streamID, FMS.playStatus(
+                "NetStream.Play.Failed", level: "error", "Unknown transition \(transitionName) to \(streamName).",
+                name: streamName, clientID: clientID)))
+        }
+        func seconds(_ key: String) -> UInt32? {
+            options[key]?.doubleValue.flatMap { WireNumber.milliseconds(fromSeconds: $0) }
+        }
+        return .play2(Play2Request(
+            streamID: streamID, streamName: streamName, oldStreamName: options["oldStreamName"]?.stringValue,
+            transition: transition, start: seconds("start"), length: seconds("len"), offset: seconds("offset"), amf3: isAMF3))
     }
 
     private mutating func connect(_ command: RTMPCommand, amf3Message: Bool) -> [Action] {

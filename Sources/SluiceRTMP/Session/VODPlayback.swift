@@ -18,6 +18,9 @@ public final class VODPlayback {
         case paused
         /// The end was reached and the closing statuses were written.
         case finished
+        /// The next tag is at or past `switchPoint` (or the media ended before it): the
+        /// rendition switched to takes over from here.
+        case reachedSwitchPoint
     }
 
     public let streamID: UInt32
@@ -54,6 +57,12 @@ public final class VODPlayback {
     public var timelineOffset: UInt32 = 0
     /// Another playlist item follows: the end is a Play.Switch, not Complete and Stop.
     public var continuesInPlaylist = false
+    /// A play2 switch is pending: tags from this media time on belong to the new rendition.
+    public var switchPoint: UInt32?
+    /// The last audio timestamp sent, on this item's timeline.
+    public private(set) var lastAudioTimestamp: UInt32?
+    /// After a switch, audio up to here was sent by the rendition before: none is sent twice.
+    private var audioSentThrough: UInt32?
 
     public init(streamID: UInt32, name: String, reader: any MediaReader, clientID: String, amf3: Bool,
                 bufferLength: UInt32?, length: UInt32?) {
@@ -97,6 +106,7 @@ public final class VODPlayback {
         encoder.write(chunkStreamID: chunkStream, typeID: type, streamID: streamID, timestamp: tag.timestamp &+ timelineOffset, payload: tag.payload, into: &out)
         bytesSent += UInt64(tag.payload.count)
         lastTimestamp = tag.timestamp
+        if tag.type == .audio { lastAudioTimestamp = tag.timestamp }
     }
 
     private func writeSequenceHeaders(at timestamp: UInt32, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
@@ -172,6 +182,37 @@ public final class VODPlayback {
         return position
     }
 
+    /// Prepares this rendition to take over from `old` at `point`, the time of one of its
+    /// keyframes after what `old` has sent: the reader moves there. Nothing is written yet.
+    public func prepareSwitch(from old: VODPlayback, at point: UInt32) throws(MediaFormatError) {
+        let position = try reader.seek(to: point)
+        pending = nil
+        isFinished = false
+        videoNeedsKeyframe = false
+        lastTimestamp = position
+        endTimestamp = old.endTimestamp
+        timelineOffset = old.timelineOffset
+        bufferLength = old.bufferLength
+        receiveAudio = old.receiveAudio
+        receiveVideo = old.receiveVideo
+    }
+
+    /// Takes over from `old`, which has sent everything before `point`: the playhead goes
+    /// on as it was, and the player gets this rendition's onMetaData, its sequence headers
+    /// and, with its first frame, onPlayStatus NetStream.Play.TransitionComplete.
+    public func takeOver(from old: VODPlayback, at point: UInt32, encoder: inout ChunkEncoder, into out: inout ByteBuffer) {
+        anchorTimestamp = old.anchorTimestamp
+        anchorClock = old.anchorClock
+        isPaused = old.isPaused
+        continuesInPlaylist = old.continuesInPlaylist
+        audioSentThrough = old.lastAudioTimestamp
+        encoder.write(data([.string("onMetaData"), .ecmaArray(reader.metadata)], timestamp: timelineOffset &+ point), into: &out)
+        writeSequenceHeaders(at: point, encoder: &encoder, into: &out)
+        let complete: AMFObject = ["code": .string("NetStream.Play.TransitionComplete"), "level": .string("status"),
+                                   "details": .string(name), "description": .string("Transitioned to \(name).")]
+        encoder.write(data([.string("onPlayStatus"), .object(complete)], timestamp: timelineOffset &+ point), into: &out)
+    }
+
     public func setBufferLength(_ milliseconds: UInt32) {
         bufferLength = milliseconds
     }
@@ -224,6 +265,7 @@ public final class VODPlayback {
             let next: MediaTag?
             if let pending { next = pending } else { next = try reader.nextTag() }
             guard let tag = next else {
+                if switchPoint != nil { return .reachedSwitchPoint }
                 finish(encoder: &encoder, into: &out)
                 return .finished
             }
@@ -231,6 +273,10 @@ public final class VODPlayback {
             if let endTimestamp, UInt64(tag.timestamp) > endTimestamp {
                 finish(encoder: &encoder, into: &out)
                 return .finished
+            }
+            if let switchPoint, tag.timestamp >= switchPoint {
+                pending = tag
+                return .reachedSwitchPoint
             }
             if Int64(tag.timestamp) > horizon {
                 pending = tag
@@ -241,6 +287,8 @@ public final class VODPlayback {
             }
             switch tag.type {
             case .audio where !receiveAudio:
+                continue
+            case .audio where audioSentThrough.map { tag.timestamp <= $0 } ?? false:
                 continue
             case .video where !receiveVideo:
                 continue
