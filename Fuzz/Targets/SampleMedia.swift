@@ -49,6 +49,7 @@ public enum SampleMedia {
         try? FileManager.default.createDirectory(atPath: root + "/media/videos", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: root + "/media/clip.flv", contents: Data(flv()))
         _ = FileManager.default.createFile(atPath: root + "/media/videos/clip.flv", contents: Data(flv(seconds: 2, keyframeIndex: false)))
+        _ = FileManager.default.createFile(atPath: root + "/media/low.flv", contents: Data(flv(seconds: 6)))
         _ = FileManager.default.createFile(atPath: root + "/media/empty.flv", contents: Data())
         _ = FileManager.default.createFile(atPath: root + "/media/one.flv", contents: Data([0x46]))
         _ = FileManager.default.createFile(atPath: root + "/media/empty.mp4", contents: Data())

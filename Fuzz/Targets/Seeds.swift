@@ -37,6 +37,28 @@ enum RTMPSeeds {
         ]
     }
 
+    /// Dynamic streaming: switches (standard, fast, behind the playhead, to nothing) and
+    /// the playlist transitions, between two renditions.
+    static var switching: [RTMPMessage] {
+        func play2(_ options: AMFObject) -> RTMPMessage { command("play2", 0, .null, [.object(options)], streamID: 1) }
+        return [
+            connect,
+            command("createStream", 2),
+            ProtocolControl.userControl(.setBufferLength(streamID: 1, milliseconds: 1000)),
+            command("play", 0, .null, ["clip", -2000, -1], streamID: 1),
+            play2(["streamName": "low", "oldStreamName": "clip", "transition": "switch"]),
+            play2(["streamName": "clip", "oldStreamName": "low", "transition": "switch", "offset": 2.5]),
+            play2(["streamName": "low", "oldStreamName": "clip", "transition": "switch", "offset": 0.1]),
+            play2(["streamName": "missing", "oldStreamName": "clip", "transition": "switch"]),
+            command("seek", 0, .null, [3000], streamID: 1),
+            play2(["streamName": "videos/clip.flv", "transition": "append"]),
+            play2(["streamName": "low", "oldStreamName": "videos/clip.flv", "transition": "swap"]),
+            play2(["streamName": "clip", "transition": "appendAndWait"]),
+            play2(["streamName": "low", "transition": "resume", "start": 1]),
+            play2(["streamName": "low", "transition": "stop"]),
+        ]
+    }
+
     static func chunked(_ messages: [RTMPMessage], chunkSize: Int = 128) -> [UInt8] {
         var encoder = ChunkEncoder()
         var out = ByteBuffer()
@@ -83,9 +105,13 @@ enum RTMPSeeds {
 
     /// Messages framed as the session target reads them: kind, stream, length, payload.
     static func sessions() -> [[UInt8]] {
+        [framed(conversation), framed(switching)]
+    }
+
+    private static func framed(_ messages: [RTMPMessage]) -> [UInt8] {
         let types: [UInt8] = [20, 17, 4, 1, 5, 3, 18, 6]
         var framed: [UInt8] = []
-        for message in conversation {
+        for message in messages {
             let payload = Array(message.payload.readableBytesView)
             framed.append(UInt8(types.firstIndex(of: message.typeID) ?? 0) | 8)
             framed.append(UInt8(truncatingIfNeeded: message.streamID))
@@ -93,7 +119,7 @@ enum RTMPSeeds {
             framed.append(UInt8(payload.count & 0xFF))
             framed.append(contentsOf: payload)
         }
-        return [framed]
+        return framed
     }
 }
 

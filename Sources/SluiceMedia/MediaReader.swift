@@ -8,6 +8,8 @@ public protocol MediaReader: AnyObject {
     var metadata: AMFObject { get }
     /// Seconds, as far as the container knows it.
     var duration: Double { get }
+    /// The timestamp of the last audio or video tag, when known.
+    var lastMediaTimestamp: UInt32? { get }
     /// AVC/AAC decoder configuration tags to send before media and again after a seek.
     var sequenceHeaders: [MediaTag] { get }
     /// Moves to the last keyframe at or before `milliseconds` (the start when there is
@@ -20,6 +22,22 @@ public protocol MediaReader: AnyObject {
     /// The next tag in timestamp order, or nil at the end. Sequence headers already
     /// reported in `sequenceHeaders` and the leading `onMetaData` are not repeated.
     func nextTag() throws(MediaFormatError) -> MediaTag?
+}
+
+extension MediaReader {
+    /// `onMetaData` as players get it: the duration is at most the last tag's time.
+    ///
+    /// A file's duration runs one frame past its last tag (FFmpeg writes it so), but
+    /// rtmpdump, and the downloaders built on it, call a download complete only when the
+    /// last timestamp received reaches 99.9% of the duration: on a clip shorter than
+    /// about half a minute, one frame more is "incomplete, try resuming" and exit status 2.
+    public var metadataForPlayers: AMFObject {
+        var object = metadata
+        if let last = lastMediaTimestamp, let duration = object["duration"]?.doubleValue, duration * 1000 > Double(last) {
+            object["duration"] = .number(Double(last) / 1000)
+        }
+        return object
+    }
 }
 
 /// The containers Sluice plays.

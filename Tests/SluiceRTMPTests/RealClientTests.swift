@@ -30,8 +30,26 @@ final class RealClientTests: XCTestCase {
         XCTAssertTrue(receivedVideo.map(\.payload) == sourceVideo.map(\.payload), "video payloads differ")
         XCTAssertTrue(receivedAudio.map(\.payload) == sourceAudio.map(\.payload), "audio payloads differ")
         XCTAssertEqual(receivedVideo.map(\.timestamp), sourceVideo.map(\.timestamp))
-        let sourceDuration = try FLVFile(path: try await TestMedia.shared.path(.flvIndexed)).metadata?["duration"]?.doubleValue
-        XCTAssertEqual(try FLVFile(path: output).metadata?["duration"]?.doubleValue ?? 0, sourceDuration ?? -1, accuracy: 0.001)
+        // The duration players get ends at the last tag (the file's runs one frame past it).
+        let sourceDuration = try FLVFile(path: try await TestMedia.shared.path(.flvIndexed)).metadata?["duration"]?.doubleValue ?? -1
+        let lastTag = Double(source.map(\.timestamp).max() ?? 0) / 1000
+        let receivedDuration = try FLVFile(path: output).metadata?["duration"]?.doubleValue ?? 0
+        XCTAssertEqual(receivedDuration, lastTag, accuracy: 0.001)
+        XCTAssertLessThanOrEqual(sourceDuration - receivedDuration, 0.05)
+    }
+
+    /// rtmpdump calls a download complete only when the last timestamp reaches 99.9% of
+    /// onMetaData's duration; on short clips one frame more was "incomplete", exit status 2.
+    func testRtmpdumpCallsShortClipsComplete() async throws {
+        try ExternalTool.require("rtmpdump")
+        let root = try await TestMedia.shared.bucketRoot([.shortFLV, .shortMP4, .shortMP3, .renditionLowFLV])
+        let server = try await TestServer.start(bucketRoot: root)
+        defer { Task { await server.stop() } }
+        for playpath in ["short.flv", "mp4:short.mp4", "mp3:short.mp3", "low.flv"] {
+            let result = try await ExternalTool.run(["rtmpdump", "-r", server.url, "-y", playpath, "-o", "/dev/null"], timeout: 30)
+            XCTAssertEqual(result.status, 0, "\(playpath): \(result.standardError)")
+            XCTAssertTrue(result.standardError.contains("Download complete"), "\(playpath): \(result.standardError)")
+        }
     }
 
     func testRtmpdumpStartAt30SecondsBeginsAtKeyframeAtOrBefore() async throws {

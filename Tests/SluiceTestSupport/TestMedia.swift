@@ -45,6 +45,11 @@ public actor TestMedia {
         case renditionHighMP4 = "high.mp4"
         case renditionLowMP4 = "low.mp4"
         case renditionUnaligned = "unaligned.flv"
+        /// Short clips, where one frame is more than 0.1% of the duration: 6 s FLV and MP4
+        /// (30 fps, audio running past the last frame), 10 s MP3.
+        case shortFLV = "short.flv"
+        case shortMP4 = "short.mp4"
+        case shortMP3 = "short.mp3"
 
         var arguments: [String] {
             let video = ["-f", "lavfi", "-i"]
@@ -85,6 +90,11 @@ public actor TestMedia {
                 return video + ["testsrc2=size=\(size):rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "20",
                                 "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-b:v", high ? "300k" : "100k",
                                 "-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
+            case .shortFLV, .shortMP4:
+                return video + ["testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "6",
+                                "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
+            case .shortMP3:
+                return ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100", "-t", "10", "-c:a", "libmp3lame", "-b:a", "64k"]
             case .flv720p:
                 return video + ["testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "20",
                                 "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1500k", "-maxrate", "1500k", "-bufsize", "3000k",

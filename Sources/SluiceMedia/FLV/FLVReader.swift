@@ -14,6 +14,7 @@ public final class FLVReader: MediaReader {
         var skippedOffsets: Set<Int64>
         var firstTagOffset: Int64
         var seekPoints: [SeekPoint]
+        var lastMediaTimestamp: UInt32?
     }
 
     struct SeekPoint: Sendable, Equatable {
@@ -28,6 +29,7 @@ public final class FLVReader: MediaReader {
     public var metadata: AMFObject { index.metadata }
     public var duration: Double { index.duration }
     public var sequenceHeaders: [MediaTag] { index.sequenceHeaders }
+    public var lastMediaTimestamp: UInt32? { index.lastMediaTimestamp }
 
     public init(file: MediaFile, cache: MediaIndexCache) throws(MediaFormatError) {
         var reader = WindowedFileReader(file: file)
@@ -160,7 +162,32 @@ public final class FLVReader: MediaReader {
             sequenceHeaders: sequenceHeaders,
             skippedOffsets: skipped,
             firstTagOffset: firstTag,
-            seekPoints: scan.seekPoints)
+            seekPoints: scan.seekPoints,
+            lastMediaTimestamp: needFullScan ? (scan.videoBytes + scan.audioBytes > 0 ? scan.lastTimestamp : nil)
+                : lastMediaTimestamp(&reader, firstTag: firstTag))
+    }
+
+    /// The last audio or video frame's time, read backwards from the end through the
+    /// PreviousTagSize fields (a file whose own index is trusted is not scanned): the
+    /// latest of the last 16 tags, leaving out the 5-byte AVC end-of-sequence tag FFmpeg
+    /// writes last (players skip it). Nil when the tail does not hold together.
+    static func lastMediaTimestamp(_ reader: inout WindowedFileReader, firstTag: Int64) -> UInt32? {
+        var end = reader.file.size
+        var latest: UInt32?
+        for _ in 0..<16 {
+            guard end - firstTag >= Int64(FLVFormat.tagHeaderSize) + 4,
+                  let sizeBytes = try? reader.read(at: end - 4, count: 4), sizeBytes.count == 4 else { break }
+            let tagSize = Int64(UInt32(sizeBytes[0]) << 24 | UInt32(sizeBytes[1]) << 16 | UInt32(sizeBytes[2]) << 8 | UInt32(sizeBytes[3]))
+            let start = end - 4 - tagSize
+            guard tagSize >= Int64(FLVFormat.tagHeaderSize), start >= firstTag,
+                  let bytes = try? reader.read(at: start, count: FLVFormat.tagHeaderSize),
+                  let header = try? FLVFormat.parseTagHeader(bytes), Int64(header.dataSize) + Int64(FLVFormat.tagHeaderSize) == tagSize
+            else { break }
+            let isFrame = header.type == FLVTagType.video.rawValue && header.dataSize > 5 || header.type == FLVTagType.audio.rawValue && header.dataSize > 1
+            if isFrame { latest = max(latest ?? 0, header.timestamp) }
+            end = start
+        }
+        return latest
     }
 
     /// The `keyframes` index of `onMetaData` (yamdi, flvmeta, FFmpeg's add_keyframe_index),

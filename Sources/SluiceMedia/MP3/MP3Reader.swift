@@ -47,6 +47,7 @@ public final class MP3Reader: MediaReader {
     public var metadata: AMFObject { index.metadata }
     public var duration: Double { index.duration }
     public var sequenceHeaders: [MediaTag] { [] }
+    public var lastMediaTimestamp: UInt32? { index.frameOffsets.isEmpty ? nil : timestamp(ofFrame: index.frameOffsets.count - 1) }
 
     public init(file: MediaFile, cache: MediaIndexCache) throws(MediaFormatError) {
         var reader = WindowedFileReader(file: file)

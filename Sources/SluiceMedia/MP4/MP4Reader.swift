@@ -40,6 +40,8 @@ public final class MP4Reader: MediaReader {
     public var metadata: AMFObject { movie.metadata }
     public var duration: Double { movie.duration }
     public var sequenceHeaders: [MediaTag] { movie.tracks.compactMap(\.sequenceHeader) }
+    /// Samples are in timestamp order.
+    public var lastMediaTimestamp: UInt32? { movie.samples.last?.timestamp }
 
     /// The largest `moov` accepted, against hostile sizes (a two-hour film has a few MB).
     static let maximumMovieBoxSize: Int64 = 256 * 1024 * 1024

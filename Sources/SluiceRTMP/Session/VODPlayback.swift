@@ -134,7 +134,7 @@ public final class VODPlayback {
         }
         encoder.write(status("NetStream.Play.Start", "Started playing \(name)."), into: &out)
         encoder.write(data([.string("|RtmpSampleAccess"), .boolean(false), .boolean(false)]), into: &out)
-        encoder.write(data([.string("onMetaData"), .ecmaArray(reader.metadata)]), into: &out)
+        encoder.write(data([.string("onMetaData"), .ecmaArray(reader.metadataForPlayers)]), into: &out)
         writeSequenceHeaders(at: position, encoder: &encoder, into: &out)
     }
 
@@ -206,7 +206,7 @@ public final class VODPlayback {
         isPaused = old.isPaused
         continuesInPlaylist = old.continuesInPlaylist
         audioSentThrough = old.lastAudioTimestamp
-        encoder.write(data([.string("onMetaData"), .ecmaArray(reader.metadata)], timestamp: timelineOffset &+ point), into: &out)
+        encoder.write(data([.string("onMetaData"), .ecmaArray(reader.metadataForPlayers)], timestamp: timelineOffset &+ point), into: &out)
         writeSequenceHeaders(at: point, encoder: &encoder, into: &out)
         let complete: AMFObject = ["code": .string("NetStream.Play.TransitionComplete"), "level": .string("status"),
                                    "details": .string(name), "description": .string("Transitioned to \(name).")]
