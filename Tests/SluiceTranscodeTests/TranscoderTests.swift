@@ -47,6 +47,46 @@ final class TranscoderTests: XCTestCase {
             videoKilobits: kilobits(video), audioKilobits: kilobits(audio))
     }
 
+    /// Where a server switches: the tag (decode) times of the keyframes, and the times the
+    /// onMetaData index gives.
+    func keyframeTagTimes(_ path: String) throws -> (tags: [UInt32], index: [Double]) {
+        let file = try FLVFile(path: path)
+        let tags = file.video.filter { $0.isKeyframe && !$0.isSequenceHeader && $0.payload.count > 5 }.map(\.timestamp)
+        let index = file.metadata?["keyframes"]?["times"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        return (tags, index)
+    }
+
+    /// Every rung of a ladder: keyframes at the same tag times and the same index times, in
+    /// the FLV renditions and in their MP4 copies.
+    func checkKeyframesLineUp(_ result: EncodeResult, file: StaticString = #filePath, line: UInt = #line) throws {
+        let sets = try result.renditions.map { try keyframeTagTimes($0.path) }
+        XCTAssertGreaterThan(sets.first?.tags.count ?? 0, 1, file: file, line: line)
+        for (rendition, set) in zip(result.renditions, sets) {
+            XCTAssertEqual(set.tags, sets[0].tags, "\(rendition.rung.name): keyframe tag times differ from \(result.renditions[0].rung.name)",
+                           file: file, line: line)
+            XCTAssertEqual(set.index, sets[0].index, "\(rendition.rung.name): keyframes.times differ", file: file, line: line)
+            XCTAssertEqual(set.index, set.tags.map { Double($0) / 1000 }, "\(rendition.rung.name): the index gives the tag times", file: file, line: line)
+            if let mp4 = rendition.mp4Path {
+                let reader = try MP4Reader(file: XCTUnwrap(MediaFile(path: mp4)), cache: MediaIndexCache())
+                var times: [UInt32] = []
+                var from: UInt32 = 0
+                while let next = reader.keyframe(atOrAfter: from) {
+                    times.append(next)
+                    from = next + 1
+                }
+                XCTAssertEqual(times, set.tags, "\(rendition.rung.name): the MP4 copy's keyframes are elsewhere", file: file, line: line)
+            }
+        }
+    }
+
+    func testEveryRungTakesTheLaddersLongestDecodeDelay() {
+        XCTAssertEqual(Transcoder.alignDecodeDelays([(2, 1), (0, 1)]), 2, "a baseline rung waits for the B-frame rungs")
+        XCTAssertEqual(Transcoder.alignDecodeDelays([(2, 1), (4, 2)]), 4, "a half-rate rung's two frames are four source frames")
+        XCTAssertEqual(Transcoder.alignDecodeDelays([(3, 1), (0, 2)]), 4, "rounded up to a whole half-rate frame")
+        XCTAssertEqual(Transcoder.alignDecodeDelays([(0, 1), (0, 2)]), 0)
+        XCTAssertEqual(Transcoder.alignDecodeDelays([]), 0)
+    }
+
     func testDynamicStreamingLadderFollowsItsRules() async throws {
         try ExternalTool.require("ffprobe")
         let (result, folder) = try await encode(.source480, preset: "dynamic-streaming")
@@ -85,6 +125,8 @@ final class TranscoderTests: XCTestCase {
             XCTAssertEqual(decode.standardError, "", "\(rung.name) decodes cleanly")
         }
         XCTAssertTrue(keyframeSets.allSatisfy { $0 == keyframeSets[0] }, "keyframe times differ across rungs: \(keyframeSets)")
+        XCTAssertEqual(result.renditions.last?.rung.profile, "baseline", "the ladder's low rung has no B-frames")
+        try checkKeyframesLineUp(result)
         // Only the renditions: no temporary files left.
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
         XCTAssertEqual(names, ["240p.flv", "360p.flv", "480p.flv"], "FLV only: dynamic-streaming asks for no MP4")
@@ -107,6 +149,7 @@ final class TranscoderTests: XCTestCase {
         let low = try await ffprobe(result.renditions[1].path)
         XCTAssertEqual(low.video?["r_frame_rate"] as? String, "12/1", "a rung under 100 kbit/s at half the 24 fps")
         XCTAssertEqual(low.keyframeTimes, top.keyframeTimes)
+        try checkKeyframesLineUp(result)
 
         // mobile asks for MP4 too: moov before mdat, same streams.
         for rendition in result.renditions {

@@ -146,21 +146,23 @@ public final class MP4Reader: MediaReader {
     static func parseMovie(_ moov: [UInt8], fileSize: Int64) throws(MediaFormatError) -> Movie {
         let boxes = try MP4Box.children(of: ByteReader(moov))
         var movieDuration = 0.0
+        var movieTimescale: UInt32 = 0
         if var mvhd = boxes.first("mvhd")?.body {
             let version = try mvhd.readUInt8()
             try mvhd.skip(3 + (version == 1 ? 16 : 8))
             let timescale = try mvhd.readUInt32()
             let duration = version == 1 ? try mvhd.readUInt64() : UInt64(try mvhd.readUInt32())
             if timescale > 0 { movieDuration = Double(duration) / Double(timescale) }
+            movieTimescale = timescale
         }
 
         var tracks: [Track] = []
-        var samples: [Sample] = []
+        var parsedTracks: [ParsedTrack] = []
         var metadata = AMFObject()
         var hasVideo = false, hasAudio = false
         var videoBytes = 0, audioBytes = 0
         for trak in boxes where trak.type == "trak" {
-            guard var parsed = try parseTrack(trak, trackNumber: UInt8(tracks.count), fileSize: fileSize) else { continue }
+            guard var parsed = try parseTrack(trak, trackNumber: UInt8(tracks.count), fileSize: fileSize, movieTimescale: movieTimescale) else { continue }
             if parsed.track.isVideo ? hasVideo : hasAudio { continue }  // the first of each kind plays
             parsed.samples.removeAll { $0.offset < 0 || $0.offset > fileSize - Int64($0.size) }  // no sum: it could overflow
             if parsed.track.isVideo {
@@ -182,9 +184,10 @@ public final class MP4Reader: MediaReader {
             }
             movieDuration = max(movieDuration, parsed.duration)
             tracks.append(parsed.track)
-            samples.append(contentsOf: parsed.samples)
+            parsedTracks.append(parsed)
         }
         guard !tracks.isEmpty else { throw .unsupported("no H.264, AAC or MP3 track in this MP4 file") }
+        var samples = alignedOnTheMovieTimeline(parsedTracks)
 
         // One timeline: by time, then by file position, as an interleaving muxer would.
         samples.sort { ($0.timestamp, $0.offset) < ($1.timestamp, $1.offset) }
@@ -206,6 +209,55 @@ public final class MP4Reader: MediaReader {
         return Movie(tracks: tracks, samples: samples, seekPoints: seekPoints, metadata: ordered, duration: movieDuration)
     }
 
+    /// Every track's samples on the movie's timeline, as the edit lists place them (an
+    /// encoder's priming, a B-frame delay), shifted as one so that none is negative: the
+    /// same shift Sluice's FLV renditions carry, so an MP4 and an FLV rendition of one
+    /// ladder have their keyframes at the same times, and audio and video stay in sync.
+    static func alignedOnTheMovieTimeline(_ tracks: [ParsedTrack]) -> [Sample] {
+        let shift = max(0, tracks.map { -$0.editOffset }.max() ?? 0).rounded(.up)
+        var samples: [Sample] = []
+        samples.reserveCapacity(tracks.reduce(0) { $0 + $1.samples.count })
+        for track in tracks {
+            let offset = Int64((track.editOffset + shift).rounded())
+            for var sample in track.samples {
+                sample.timestamp = UInt32(clamping: Int64(sample.timestamp) + offset)
+                samples.append(sample)
+            }
+        }
+        return samples
+    }
+
+    /// Where a track's media begins on the movie's timeline, in milliseconds: leading empty
+    /// edits delay it, the first real edit's media time skips into it. Bounded to an hour
+    /// either way: an edit list is outside input too.
+    static func editOffset(_ trakChildren: [MP4Box], movieTimescale: UInt32, mediaTimescale: UInt32) -> Double {
+        guard movieTimescale > 0, mediaTimescale > 0, let edts = try? MP4Box.children(of: trakChildren.first("edts")?.body ?? ByteReader([])),
+              var elst = edts.first("elst")?.body,
+              let version = try? elst.readUInt8(), (try? elst.skip(3)) != nil, let count = try? elst.readUInt32()
+        else { return 0 }
+        var empty = 0.0
+        for _ in 0..<min(count, 16) {
+            let duration: Double, mediaTime: Double
+            if version == 1 {
+                guard let d = try? elst.readUInt64(), let t = try? elst.readUInt64() else { return 0 }
+                duration = Double(d)
+                mediaTime = Double(Int64(bitPattern: t))
+            } else {
+                guard let d = try? elst.readUInt32(), let t = try? elst.readInt32() else { return 0 }
+                duration = Double(d)
+                mediaTime = Double(t)
+            }
+            guard (try? elst.skip(4)) != nil else { return 0 }  // rate
+            if mediaTime == -1 {
+                empty += duration * 1000 / Double(movieTimescale)
+                continue
+            }
+            let offset = empty - mediaTime * 1000 / Double(mediaTimescale)
+            return offset.isFinite ? min(max(offset, -3_600_000), 3_600_000) : 0
+        }
+        return 0
+    }
+
     struct ParsedTrack {
         var track: Track
         var samples: [Sample]
@@ -213,10 +265,12 @@ public final class MP4Reader: MediaReader {
         var width = 0
         var height = 0
         var sampleRate = 0
+        /// Where the media begins on the movie's timeline, milliseconds (see `editOffset`).
+        var editOffset = 0.0
         var channels = 0
     }
 
-    static func parseTrack(_ trak: MP4Box, trackNumber: UInt8, fileSize: Int64) throws(MediaFormatError) -> ParsedTrack? {
+    static func parseTrack(_ trak: MP4Box, trackNumber: UInt8, fileSize: Int64, movieTimescale: UInt32) throws(MediaFormatError) -> ParsedTrack? {
         let trakChildren = try MP4Box.children(of: trak.body)
         guard let mdia = trakChildren.first("mdia") else { return nil }
         let mdiaChildren = try MP4Box.children(of: mdia.body)
@@ -302,6 +356,7 @@ public final class MP4Reader: MediaReader {
         }
         result.duration = Double(mediaDuration) / Double(timescale)
         result.samples = try sampleTable(tables, timescale: timescale, track: trackNumber, isVideo: handler == "vide", fileSize: fileSize)
+        result.editOffset = editOffset(trakChildren, movieTimescale: movieTimescale, mediaTimescale: timescale)
         if result.duration == 0, let last = result.samples.last { result.duration = Double(last.timestamp) / 1000 }
         return result
     }

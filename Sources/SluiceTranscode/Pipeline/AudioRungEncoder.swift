@@ -51,7 +51,8 @@ final class AudioRungEncoder {
     }
 
     /// Milliseconds of encoder priming (AAC starts 1024 samples early).
-    var primingMilliseconds: Int64 { Int64(context.pointee.initial_padding) * 1000 / Int64(sampleRate) }
+    /// Rounded up, as a reader of the MP4 copy's edit list rounds the shift it derives.
+    var primingMilliseconds: Int64 { (Int64(context.pointee.initial_padding) * 1000 + Int64(sampleRate) - 1) / Int64(sampleRate) }
 
     var frameDurationMilliseconds: Double {
         Double(max(1, context.pointee.frame_size)) * 1000 / Double(sampleRate)

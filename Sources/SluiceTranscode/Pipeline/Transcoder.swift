@@ -126,9 +126,14 @@ public final class Transcoder {
             }
             try muxer?.start()
         }
-        // One shift for every rung keeps presentation times, and so keyframes, aligned.
-        let shift = max(videoEncoders.map(\.reorderDelayMilliseconds).max() ?? 0, audioEncoders.map(\.primingMilliseconds).max() ?? 0)
-        for encoder in videoEncoders { try encoder.start(shift: shift) }
+        // One shift for every rung keeps presentation times, and so keyframes, aligned; one
+        // decode delay for every rung aligns decode times (FLV tag times) as well.
+        let delay = Self.alignDecodeDelays(videoEncoders.map { ($0.reorderDelaySourceFrames, Int64($0.rung.frameStep)) })
+        let delayMilliseconds = rate.num > 0 ? (delay * 1000 * Int64(rate.den) + Int64(rate.num) - 1) / Int64(rate.num) : 0
+        let shift = max(delayMilliseconds, audioEncoders.map(\.primingMilliseconds).max() ?? 0)
+        for encoder in videoEncoders {
+            try encoder.start(shift: shift, padding: (delay - encoder.reorderDelaySourceFrames) / Int64(encoder.rung.frameStep))
+        }
         for encoder in audioEncoders { try encoder.start(shift: shift) }
 
         let resampler = try audio.map { decoder throws(TranscodeError) in try Resampler(decoder: decoder.context, sampleRate: sampleRate, channels: channels) }
@@ -219,6 +224,19 @@ public final class Transcoder {
 /// Maps decoded frames at any times onto a constant-rate grid of output slots
 /// (like FFmpeg's fps filter rounding to the nearest slot): late frames fill gaps by
 /// repetition, early extra frames are dropped.
+extension Transcoder {
+    /// The decode delay, in source frames, that every rung takes: the longest reorder
+    /// delay (B-frames) of the ladder, rounded up so that each rung's frame step divides
+    /// it. A server switches renditions on tag (decode) time; a baseline rung without
+    /// B-frames would otherwise decode its keyframes a reorder delay later than the rest
+    /// (67 ms at 30 fps), and every switch would jump by two frames.
+    static func alignDecodeDelays(_ rungs: [(reorderFrames: Int64, frameStep: Int64)]) -> Int64 {
+        var delay = rungs.map(\.reorderFrames).max() ?? 0
+        while rungs.contains(where: { $0.frameStep > 0 && delay % $0.frameStep != 0 }) { delay += 1 }
+        return delay
+    }
+}
+
 struct FrameSlots {
     let rate: AVRational
     let keyframeEvery: Int64

@@ -14,6 +14,9 @@ final class VideoRungEncoder {
     /// Frames of reorder delay (B-frames) in this encoder's output.
     let reorderDelay: Int
     private var timestampShift: Int64 = 0
+    /// Ticks taken off every decode timestamp so that this rung's decode delay matches the
+    /// ladder's longest (see `Transcoder.alignDecodeDelays`).
+    private var decodeDelayPadding: Int64 = 0
     private(set) var framesEncoded = 0
 
     init(rung: PlannedRung, frameRate: AVRational, encoderPreset: String, threads: Int32, output: RungOutput) throws(TranscodeError) {
@@ -70,23 +73,20 @@ final class VideoRungEncoder {
     }
 
 
-    /// Milliseconds of reorder delay, rounded up: what the shared timestamp shift must
-    /// cover so that no decode timestamp falls below zero (and is clamped out of line).
-    var reorderDelayMilliseconds: Int64 {
-        let numerator = Int64(reorderDelay) * 1000 * Int64(context.pointee.time_base.num)
-        let denominator = Int64(context.pointee.time_base.den)
-        return (numerator + denominator - 1) / denominator
-    }
+    /// The reorder delay in frames of the source rate (a half-rate rung's frame is two).
+    var reorderDelaySourceFrames: Int64 { Int64(reorderDelay) * Int64(rung.frameStep) }
 
     /// Adds this rung's video stream to its MP4 copy.
     func attach(to muxer: MP4Muxer) throws(TranscodeError) {
         try muxer.addVideo(from: context)
     }
 
-    /// Writes the AVC sequence header; `shift` (milliseconds, the same for every rung)
-    /// keeps decode timestamps non-negative while presentation times stay aligned.
-    func start(shift: Int64) throws(TranscodeError) {
+    /// Writes the AVC sequence header. `shift` (milliseconds, the same for every rung)
+    /// keeps decode timestamps non-negative; `padding` (this rung's ticks) delays decoding
+    /// to the ladder's common decode delay, so keyframes agree in decode time too.
+    func start(shift: Int64, padding: Int64) throws(TranscodeError) {
         timestampShift = shift
+        decodeDelayPadding = padding
         let extradata = Array(UnsafeBufferPointer(start: context.pointee.extradata, count: Int(context.pointee.extradata_size)))
         guard let record = H264Bitstream.decoderConfiguration(annexB: extradata) else {
             throw TranscodeError("the H.264 encoder gave no SPS/PPS for \(rung.name)")
@@ -143,6 +143,8 @@ final class VideoRungEncoder {
     private func drain() throws(TranscodeError) {
         try Libav.receivePackets(from: context, into: packet!, "H.264 encoding failed for \(rung.name)") { packet throws(TranscodeError) in
             let timeBase = context.pointee.time_base
+            // In the packet itself, so that the MP4 copy gets the same decode times.
+            if packet.pointee.dts != Libav.noTimestamp { packet.pointee.dts -= decodeDelayPadding }
             let dts = av_rescale_q(packet.pointee.dts, timeBase, Libav.milliseconds) + timestampShift
             let pts = av_rescale_q(packet.pointee.pts, timeBase, Libav.milliseconds) + timestampShift
             let composition = UInt32(bitPattern: Int32(clamping: pts - dts))
