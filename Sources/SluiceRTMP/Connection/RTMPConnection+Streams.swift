@@ -43,6 +43,10 @@ extension RTMPConnection {
                 switches[streamID]?.setBufferLength(milliseconds)
             case .streamLength(let transactionID, let name):
                 requestOpen(name, for: .streamLength(transactionID: transactionID))
+            case .checkBandwidth(let librtmpStyle):
+                startBandwidthCheck(librtmpStyle ? .librtmp : .fms, now: now)
+            case .callAnswered(let transactionID):
+                answerBandwidthCheck(transactionID, now: now)
             }
         }
     }
@@ -188,5 +192,38 @@ extension RTMPConnection {
             }
         }
         return moreNow
+    }
+}
+
+// MARK: Bandwidth checks
+
+extension RTMPConnection {
+    private func call(_ command: RTMPCommand) {
+        encoder.write(command.message(streamID: 0, chunkStreamID: ChunkStreamID.connectionCommand, amf3: session.isAMF3), into: &output)
+    }
+
+    func startBandwidthCheck(_ style: BandwidthCheck.Style, now: UInt64) {
+        guard bandwidthCheck == nil, bandwidthChecksRun < Self.maximumBandwidthChecks else {
+            logger.debug("bandwidth check refused: one is running or \(Self.maximumBandwidthChecks) have run")
+            return
+        }
+        bandwidthChecksRun += 1
+        bandwidthCheck = BandwidthCheck(style: style, now: now, transactionIDs: &nextCallID, send: call)
+    }
+
+    func answerBandwidthCheck(_ transactionID: Double, now: UInt64) {
+        guard var check = bandwidthCheck else { return }
+        let result = check.answer(transactionID, now: now, transactionIDs: &nextCallID, send: call)
+        bandwidthCheck = check
+        if let result { finishBandwidthCheck(result) }
+    }
+
+    func finishBandwidthCheck(_ result: BandwidthCheck.Result) {
+        guard let check = bandwidthCheck else { return }
+        bandwidthCheck = nil
+        call(check.doneCall(result))
+        logger.info("bandwidth check", metadata: [
+            "kbit/s": "\(Int(result.kilobitsPerSecond))", "latency": "\(result.latency) ms", "style": "\(check.style)",
+        ])
     }
 }

@@ -56,6 +56,13 @@ public final class RTMPConnection {
     /// Renditions a play2 switch moves to, per stream, ready at the playing one's switch point.
     var switches: [UInt32: VODPlayback] = [:]
 
+    // Calls the server makes (bandwidth checks).
+    var bandwidthCheck: BandwidthCheck?
+    var bandwidthChecksRun = 0
+    var nextCallID: Double = 1
+    /// Checks one connection may ask for: a player asks once or twice, and each sends 512 KB.
+    static let maximumBandwidthChecks = 4
+
     // Media opens.
     enum OpenPurpose {
         case play(RTMPSession.PlayRequest, after: VODPlayback?)
@@ -130,7 +137,7 @@ public final class RTMPConnection {
     /// When `wake` is next due (pacing, pings and timeouts).
     public var nextWakeUp: UInt64? {
         if case .closing = phase { return nil }
-        return min(pacingWakeUp, housekeepingDue)
+        return min(pacingWakeUp, housekeepingDue, bandwidthCheck?.deadlineAt ?? .max)
     }
 
     public var isClosing: Bool {
@@ -182,6 +189,7 @@ public final class RTMPConnection {
     /// the `pump` that follows.
     public func wake(now: UInt64) {
         if now >= pacingWakeUp { pacingWakeUp = .max }
+        if let result = bandwidthCheck?.expire(now: now) { finishBandwidthCheck(result) }
         guard now >= housekeepingDue else { return }
         housekeepingDue = now + Self.housekeepingPeriod(configuration)
         checkTimeouts(now: now)

@@ -42,6 +42,10 @@ public struct RTMPSession {
         case receive(streamID: UInt32, audio: Bool?, video: Bool?)
         case setBufferLength(streamID: UInt32, milliseconds: UInt32)
         case streamLength(transactionID: Double, name: String)
+        /// The player asked for a bandwidth check: FMS's `checkBandwidth` or librtmp's `_checkbw`.
+        case checkBandwidth(librtmpStyle: Bool)
+        /// The player answered a call the server made.
+        case callAnswered(transactionID: Double)
         /// Flush what was sent, then close (a refused connect).
         case close(reason: String)
     }
@@ -232,8 +236,12 @@ public struct RTMPSession {
                 extra: [("details", .string(name)), ("clientid", .string(clientID))])))]
         case "FCPublish", "FCUnpublish":
             return [callFailed(command, "\(command.name) refused: Sluice serves video on demand only.")]
-        case "_result", "_error", "onBWDone", "_checkbw", "onStatus", "close":
-            return []  // answers to our calls, or courtesy calls, that need nothing
+        case "checkBandwidth", "_checkbw":
+            return [.checkBandwidth(librtmpStyle: command.name == "_checkbw")]
+        case "_result", "_error":
+            return [.callAnswered(transactionID: command.transactionID)]
+        case "onBWDone", "onStatus", "close":
+            return []  // courtesy calls that need nothing
         default:
             return [callFailed(command, "Method not found (\(command.name)).")]
         }
