@@ -38,18 +38,22 @@ final class BandwidthCheckTests: XCTestCase {
         let first = try XCTUnwrap(calls(peer, checkName, after: mark).first)
         peer.advance(by: latency)
         answer(peer, first.transactionID)
-        let burst = calls(peer, checkName, after: mark).dropFirst()
-        XCTAssertEqual(burst.count, 16)
-        // The player reads the burst at its speed, answering each call as it is read.
+        // The player reads the burst at its speed, answering each call as it is read; the
+        // server keeps a few calls unanswered at a time.
         let start = peer.now
         var read = 0
-        for call in burst {
+        var answered: Set<Double> = [first.transactionID]
+        var burstCalls = 0
+        while let call = calls(peer, checkName, after: mark).first(where: { !answered.contains($0.transactionID) }) {
+            burstCalls += 1
             read += call.bytes
             let due = start + latency / 2 + UInt64(Double(read * 8) / kilobits)
             if due > peer.now { peer.advance(by: due - peer.now) }
+            answered.insert(call.transactionID)
             if peer.events.contains(where: { if case .command(let command, _, _) = $0 { return command.name == doneName } else { return false } }) { break }
             answer(peer, call.transactionID)
         }
+        XCTAssertLessThanOrEqual(burstCalls, 16)
         peer.advance(by: 5000)
         let done = peer.events.compactMap { event -> RTMPCommand? in
             if case .command(let command, _, _) = event, command.name == doneName { return command } else { return nil }

@@ -50,6 +50,11 @@ public actor TestMedia {
         case shortFLV = "short.flv"
         case shortMP4 = "short.mp4"
         case shortMP3 = "short.mp3"
+        /// A 30 s ladder at constant bitrates (1800, 800 and 250 kbit/s of video), for
+        /// dynamic-streaming players under a throttled link.
+        case abrHigh = "abr-high.flv"
+        case abrMid = "abr-mid.flv"
+        case abrLow = "abr-low.flv"
 
         var arguments: [String] {
             let video = ["-f", "lavfi", "-i"]
@@ -93,6 +98,12 @@ public actor TestMedia {
             case .shortFLV, .shortMP4:
                 return video + ["testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "6",
                                 "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
+            case .abrHigh, .abrMid, .abrLow:
+                let (size, rate) = self == .abrHigh ? ("640x360", "1800k") : self == .abrMid ? ("480x270", "800k") : ("320x180", "250k")
+                return video + ["testsrc2=size=\(size):rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "30",
+                                "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-b:v", rate, "-minrate", rate, "-maxrate", rate,
+                                "-bufsize", rate, "-x264-params", "nal-hrd=cbr", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+                                "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"]
             case .shortMP3:
                 return ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100", "-t", "10", "-c:a", "libmp3lame", "-b:a", "64k"]
             case .flv720p:

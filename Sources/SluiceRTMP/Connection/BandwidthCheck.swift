@@ -33,6 +33,9 @@ struct BandwidthCheck {
     /// slower than that answers part of the burst before the deadline.
     static let burstCalls = 16
     static let payloadBytes = 32 * 1024
+    /// Calls unanswered at once: enough to keep the link busy, few enough that a slow
+    /// player is not left with half a megabyte to read after the check ends.
+    static let window = 4
     /// The longest a check lasts; then the answers so far make the figure.
     static let deadline: UInt64 = 4000
     /// The fastest figure reported (a loopback client reads a burst in no measurable time).
@@ -43,7 +46,8 @@ struct BandwidthCheck {
     let startedAt: UInt64
     private var latencyCall: Double
     private var latency: UInt64?
-    private var burst: [Double: Int] = [:]
+    private var burst: Set<Double> = []
+    private var burstSent = 0
     private var answers: [UInt64] = []
 
     /// Starts a check; `send` gets each call to make, with the transaction ID it carries.
@@ -62,16 +66,23 @@ struct BandwidthCheck {
     mutating func answer(_ transactionID: Double, now: UInt64, transactionIDs: inout Double, send: (RTMPCommand) -> Void) -> Result? {
         if transactionID == latencyCall, latency == nil {
             latency = now > startedAt ? now - startedAt : 0
-            for index in 0..<Self.burstCalls {
-                burst[transactionIDs] = index
-                send(RTMPCommand(name: style.checkName, transactionID: transactionIDs, arguments: [.number(Double(index + 1)), Self.payload]))
-                transactionIDs += 1
-            }
+            sendBurst(upTo: Self.window, transactionIDs: &transactionIDs, send: send)
             return nil
         }
-        guard burst.removeValue(forKey: transactionID) != nil else { return nil }
+        guard burst.remove(transactionID) != nil else { return nil }
         answers.append(now)
+        if now < deadlineAt { sendBurst(upTo: Self.window, transactionIDs: &transactionIDs, send: send) }
         return burst.isEmpty ? result() : nil
+    }
+
+    /// Keeps `limit` burst calls unanswered, until all of them have been sent.
+    private mutating func sendBurst(upTo limit: Int, transactionIDs: inout Double, send: (RTMPCommand) -> Void) {
+        while burst.count < limit, burstSent < Self.burstCalls {
+            burstSent += 1
+            burst.insert(transactionIDs)
+            send(RTMPCommand(name: style.checkName, transactionID: transactionIDs, arguments: [.number(Double(burstSent)), Self.payload]))
+            transactionIDs += 1
+        }
     }
 
     /// The deadline passed: what was measured so far.
