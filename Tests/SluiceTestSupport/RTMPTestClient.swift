@@ -225,21 +225,19 @@ struct ClientState {
     var closed = false
 }
 
-/// The client half of the handshake; replaces itself with nothing once done.
+/// The client half of the handshake (SluiceRTMP's `ClientHandshake`) as a channel
+/// handler; passes everything after S2 on.
 final class ClientHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let digest: Bool
     var completed: EventLoopPromise<Bool>!
-    private var buffer = ByteBuffer()
-    private var c1: [UInt8] = []
-    private var done = false
+    private var handshake: ClientHandshake?
 
     init(digest: Bool) {
-        self.digest = digest
+        handshake = ClientHandshake(digest: digest)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -247,50 +245,28 @@ final class ClientHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        var packet = (0..<HandshakeDigest.packetSize).map { _ in UInt8.random(in: 0...255) }
-        packet.replaceSubrange(0..<4, with: [0, 0, 0, 0])
-        if digest {
-            packet.replaceSubrange(4..<8, with: [9, 0, 124, 2])
-            HandshakeDigest.sign(&packet, scheme: .one, key: HandshakeDigest.playerKeyShort)
-        } else {
-            packet.replaceSubrange(4..<8, with: [0, 0, 0, 0])
-        }
-        c1 = packet
-        var out = context.channel.allocator.buffer(capacity: 1537)
-        out.writeInteger(UInt8(3))
-        out.writeBytes(packet)
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if let handshake { context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: handshake.c0c1)), promise: nil) }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if done {
+        guard var pending = handshake else {
             context.fireChannelRead(data)
             return
         }
-        var bytes = unwrapInboundIn(data)
-        buffer.writeBuffer(&bytes)
-        guard buffer.readableBytes >= 1 + 2 * HandshakeDigest.packetSize else { return }
-        _ = buffer.readInteger(as: UInt8.self)
-        let s1 = buffer.readBytes(length: HandshakeDigest.packetSize)!
-        let s2 = buffer.readBytes(length: HandshakeDigest.packetSize)!
-        var verified = false
-        if digest {
-            let offset = HandshakeDigest.Scheme.one.digestOffset(in: s1)
-            let s1Valid = HandshakeDigest.digest(of: s1, at: offset, key: HandshakeDigest.serverKeyShort)[...] == s1[offset..<offset + 32]
-            let clientOffset = HandshakeDigest.Scheme.one.digestOffset(in: c1)
-            let s2Valid = HandshakeDigest.verifyResponse(s2, answering: Array(c1[clientOffset..<clientOffset + 32]), fullKey: HandshakeDigest.serverKey)
-            verified = s1Valid && s2Valid
+        do {
+            guard let done = try pending.feed(unwrapInboundIn(data)) else {
+                handshake = pending
+                return
+            }
+            handshake = nil
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: done.c2)), promise: nil)
+            completed.succeed(done.serverVerified)
+            if done.leftover.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(done.leftover)) }
+        } catch {
+            completed.fail(error)
+            context.close(promise: nil)
         }
-        var out = context.channel.allocator.buffer(capacity: HandshakeDigest.packetSize)
-        out.writeBytes(s1)  // C2 echoes S1
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-        done = true
-        completed.succeed(verified)
-        if buffer.readableBytes > 0 {
-            context.fireChannelRead(wrapInboundOut(buffer.slice()))
-        }
-        buffer = ByteBuffer()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
