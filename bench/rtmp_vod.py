@@ -68,7 +68,9 @@ rtmp {{ server {{ listen 127.0.0.1:{self.port}; application cfx {{ play {MEDIA};
         run(["nginx", "-c", os.path.join(self.dir, "nginx.conf"), "-p", self.dir + "/"])
         wait_port(self.port)
         master = int(open(os.path.join(self.dir, "nginx.pid")).read())
-        children = open(f"/proc/{master}/task/{master}/children").read().split()
+        deadline = time.time() + 10
+        while not (children := open(f"/proc/{master}/task/{master}/children").read().split()) and time.time() < deadline:
+            time.sleep(0.05)  # the master forks its worker just after it listens
         self.pid = int(children[0])  # the one worker does the work
 
     def stop(self):
