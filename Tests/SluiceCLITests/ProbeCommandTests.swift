@@ -19,9 +19,9 @@ final class ProbeCommandTests: XCTestCase {
         return (result.status, report, result.standardError)
     }
 
-    /// Encodes the 10 s 480p source with `preset` into ROOT/media/source480/.
-    private func encode(preset: String, into root: String) async throws {
-        let source = try await TestMedia.shared.path(.source480)
+    /// Encodes a source (the 10 s 480p one by default) with `preset` into ROOT/media/ASSET/.
+    private func encode(preset: String, into root: String, source kind: TestMedia.Kind = .source480) async throws {
+        let source = try await TestMedia.shared.path(kind)
         let transcoder = URL(fileURLWithPath: SluiceProcess.executable).deletingLastPathComponent().appendingPathComponent("sluice-transcode").path
         let result = try await ExternalTool.run([transcoder, "encode", source, "--preset", preset, "--out", root + "/media"], timeout: 120)
         XCTAssertEqual(result.status, 0, result.standardError)
@@ -99,6 +99,30 @@ final class ProbeCommandTests: XCTestCase {
         let run = try await probe([server.url + "/x", "--manifest", manifest, "--switch-every", "1.5", "--buffer", "1"])
         // The half-rate rung's frames are 67 ms apart.
         checkWalk(run, minimumSwitches: 3, frameMilliseconds: 84)
+    }
+
+    /// rtmpdump calls a download complete only when the last timestamp reaches 99.9% of the
+    /// duration it was told: every rung of short encodes, audio-only ones included.
+    func testRtmpdumpCompletesEveryEncodedRungOfShortSources() async throws {
+        try ExternalTool.require("rtmpdump")
+        let root = temporaryFolder()
+        try await encode(preset: "dynamic-streaming", into: root, source: .shortMP4)
+        try await encode(preset: "audio-only", into: root + "/audio", source: .shortMP4)
+        try FileManager.default.moveItem(atPath: root + "/audio/media/short", toPath: root + "/media/short-audio")
+        let server = try await TestServer.start(bucketRoot: root)
+        defer { Task { await server.stop() } }
+        var rungs: [String] = []
+        for folder in ["short", "short-audio"] {
+            for file in try FileManager.default.contentsOfDirectory(atPath: root + "/media/" + folder) where file.hasSuffix(".flv") {
+                rungs.append(folder + "/" + file)
+            }
+        }
+        XCTAssertGreaterThanOrEqual(rungs.count, 2, "\(rungs)")
+        for rung in rungs {
+            let result = try await ExternalTool.run(["rtmpdump", "-r", server.url, "-y", rung, "-o", "/dev/null"], timeout: 30)
+            XCTAssertEqual(result.status, 0, "\(rung): \(result.standardError)")
+            XCTAssertTrue(result.standardError.contains("Download complete"), "\(rung): \(result.standardError)")
+        }
     }
 
     func testAdaptivePlayerGoesDownWhenTheLinkSlowsAndBackUpWhenItRecovers() async throws {
