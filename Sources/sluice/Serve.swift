@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
         "jobs.concurrency": "1", "presets-dir": "presets/ beside the executable or in the working folder",
         "rtmp.max-handshakes": "200", "rtmp.handshake-timeout": "10", "rtmp.max-message-size": "1048576",
         "http.max-connections": "2000", "http.max-connections-per-ip": "128", "http.head-timeout": "10",
-        "http.max-header-bytes": "16384", "http.max-uri-bytes": "8192",
+        "http.max-header-bytes": "16384", "http.max-uri-bytes": "8192", "rtmp.bandwidth-check-on-connect": "false",
     ].merging(StoreBackend.defaults) { first, _ in first }
 
     static let knownSettings = [
@@ -122,6 +122,7 @@ struct Serve: AsyncParsableCommand {
         "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
         "rtmp.max-handshakes", "rtmp.handshake-timeout", "rtmp.max-message-size", "http.max-connections",
         "http.max-connections-per-ip", "http.head-timeout", "http.max-header-bytes", "http.max-uri-bytes",
+        "rtmp.bandwidth-check-on-connect",
     ] + StoreBackend.settingKeys
 
     func run() async throws {
@@ -187,6 +188,11 @@ struct Serve: AsyncParsableCommand {
             rtmp.port = try settings.int("rtmp.port", default: 1935, range: 0...65535)
             rtmp.maximumConnections = try settings.int("rtmp.max-connections", default: 2000, range: 1...1_000_000)
             rtmp.session.outgoingChunkSize = try settings.int("rtmp.chunk-size", default: 4096, range: 128...65536)
+            switch settings.string("rtmp.bandwidth-check-on-connect", default: "false") {
+            case "true", "yes", "on": rtmp.session.announceBandwidthCheck = true
+            case "false", "no", "off": rtmp.session.announceBandwidthCheck = false
+            case let other: throw ValidationError("rtmp.bandwidth-check-on-connect is true or false, not \(other)")
+            }
             rtmp.idleTimeout = try settings.seconds("rtmp.idle-timeout", default: 120)
             rtmp.pingInterval = min(30, rtmp.idleTimeout / 3)
             rtmp.shutdownGrace = try settings.seconds("shutdown-grace", default: 5)

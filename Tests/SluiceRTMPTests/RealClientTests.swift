@@ -38,6 +38,25 @@ final class RealClientTests: XCTestCase {
         XCTAssertLessThanOrEqual(sourceDuration - receivedDuration, 0.05)
     }
 
+    /// librtmp's bandwidth check, with rtmpdump: the server calls onBWDone after connect,
+    /// rtmpdump calls _checkbw, answers every _onbwcheck, and gets _onbwdone.
+    func testRtmpdumpRunsLibrtmpsBandwidthCheck() async throws {
+        try ExternalTool.require("rtmpdump")
+        let root = try await TestMedia.shared.bucketRoot([.renditionLowFLV])
+        let server = try await TestServer.start(bucketRoot: root) { $0.session.announceBandwidthCheck = true }
+        defer { Task { await server.stop() } }
+        // Paced (a 1 s buffer) and stopped after 3 s: a whole-file download would end first.
+        let result = try await ExternalTool.run(["rtmpdump", "-V", "-b", "1000", "-B", "3", "-r", server.url, "-y", "low.flv",
+                                                 "-o", "/dev/null"], timeout: 30)
+        for line in ["server invoking <onBWDone>", "Invoking _checkbw", "server invoking <_onbwcheck>", "server invoking <_onbwdone>"] {
+            XCTAssertTrue(result.standardError.contains(line), "no '\(line)'")
+        }
+        let quiet = try await TestServer.start(bucketRoot: root)
+        defer { Task { await quiet.stop() } }
+        let plain = try await ExternalTool.run(["rtmpdump", "-V", "-r", quiet.url, "-y", "low.flv", "-o", "/dev/null"], timeout: 30)
+        XCTAssertFalse(plain.standardError.contains("_onbwcheck"), "off by default")
+    }
+
     /// rtmpdump calls a download complete only when the last timestamp reaches 99.9% of
     /// onMetaData's duration; on short clips one frame more was "incomplete", exit status 2.
     func testRtmpdumpCallsShortClipsComplete() async throws {

@@ -12,9 +12,13 @@ public struct RTMPSession {
         public var windowAcknowledgementSize: UInt32
         public var peerBandwidth: UInt32
         public var maximumStreams: Int
+        /// Call the player's `onBWDone` after connect, as servers did to start librtmp's
+        /// bandwidth check (it answers with `_checkbw`).
+        public var announceBandwidthCheck: Bool
 
         public init(outgoingChunkSize: Int = 4096, windowAcknowledgementSize: UInt32 = 2_500_000,
-                    peerBandwidth: UInt32 = 2_500_000, maximumStreams: Int = 32) {
+                    peerBandwidth: UInt32 = 2_500_000, maximumStreams: Int = 32, announceBandwidthCheck: Bool = false) {
+            self.announceBandwidthCheck = announceBandwidthCheck
             self.outgoingChunkSize = outgoingChunkSize
             self.windowAcknowledgementSize = windowAcknowledgementSize
             self.peerBandwidth = peerBandwidth
@@ -301,7 +305,7 @@ public struct RTMPSession {
                 .setOutgoingChunkSize(configuration.outgoingChunkSize),
                 .send(ProtocolControl.userControl(.streamBegin(streamID: 0))),
                 reply("_result", command.transactionID, [FMS.connectSuccess(objectEncoding: objectEncoding)], object: FMS.connectProperties()),
-            ]
+            ] + (configuration.announceBandwidthCheck ? [reply("onBWDone", 0, [])] : [])
         }
     }
 }
