@@ -36,6 +36,34 @@ enum RTMPTargets {
         drain(&decoder)
     }
 
+    static let clientHandshake = FuzzTarget(
+        name: "client-handshake", summary: "ClientHandshake (sluice probe) fed a server's S0 S1 S2 in pieces, then the chunk decoder",
+        seeds: RTMPSeeds.serverHandshakes
+    ) { bytes in
+        var input = FuzzInput(bytes)
+        let sizes = input.take(4)
+        var handshake: ClientHandshake? = ClientHandshake(digest: input.byte() & 1 == 1, randomBytes: { [UInt8](repeating: 0x33, count: $0) })
+        var decoder = ChunkDecoder()
+        for piece in pieces(input.rest, sizes: sizes) {
+            guard var pending = handshake else {
+                decoder.feed(ByteBuffer(bytes: piece))
+                continue
+            }
+            do {
+                if let done = try pending.feed(ByteBuffer(bytes: piece)) {
+                    require(done.c2.count == HandshakeDigest.packetSize, "C2 is \(done.c2.count) bytes")
+                    handshake = nil
+                    decoder.feed(done.leftover)
+                } else {
+                    handshake = pending
+                }
+            } catch {
+                return
+            }
+        }
+        drain(&decoder)
+    }
+
     static let chunks = FuzzTarget(
         name: "chunks", summary: "ChunkDecoder after a Set Chunk Size of the input's choosing, fed in pieces",
         seeds: RTMPSeeds.chunkStreams

@@ -84,6 +84,19 @@ enum RTMPSeeds {
                 [200, 3, 90, 1] + [3] + c1 + c2 + chunked(conversation)]
     }
 
+    /// What a server answers a digest and a simple C1, and the first chunks after it:
+    /// four piece sizes and the digest flag lead every input.
+    static func serverHandshakes() -> [[UInt8]] {
+        var inputs: [[UInt8]] = []
+        for digest in [true, false] {
+            let client = ClientHandshake(digest: digest, randomBytes: { [UInt8](repeating: 0x33, count: $0) })
+            var server = ServerHandshake(randomBytes: { [UInt8](repeating: 0x5A, count: $0) }, epochMilliseconds: { 1234 })
+            guard case .send(let reply)? = try? server.feed(ByteBuffer(bytes: client.c0c1)) else { continue }
+            inputs.append([200, 3, 90, 1, digest ? 1 : 0] + reply + chunked(conversation))
+        }
+        return inputs
+    }
+
     static func chunkStreams() -> [[UInt8]] {
         // Four bytes of chunk size and three of piece sizes lead every input.
         [[0, 0, 0, 128, 0, 0, 0] + chunked(conversation),
