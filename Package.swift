@@ -26,6 +26,9 @@ let package = Package(
             pkgConfig: "libavformat libavcodec libswscale libswresample libavutil",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]
         ),
+        // libxml2, for the S3 API's request bodies: Foundation's XMLParser leaks memory on
+        // every malformed document, and traps on some.
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
         // What every listener shares: connection caps, rate-limited limit logs, and the
@@ -49,6 +52,7 @@ let package = Package(
             dependencies: [
                 "SluiceMedia",
                 "SluiceHTTP",
+                "CLibXML2",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

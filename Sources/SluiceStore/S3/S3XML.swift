@@ -1,7 +1,5 @@
+import CLibXML2
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// Builds the XML documents S3 answers with.
 struct S3XMLWriter {
@@ -75,23 +73,61 @@ final class S3XMLElement {
     /// How deep a request document may nest; S3's deepest (AccessControlPolicy) is 5.
     static let maximumDepth = 16
 
-    /// Parses a document; nil when it is not well-formed XML or nests deeper than
-    /// `maximumDepth`.
+    /// Parses a document with libxml2; nil when it is not well-formed XML or nests deeper
+    /// than `maximumDepth`.
+    ///
+    /// Not Foundation's XMLParser: on Linux it traps on some invalid names, and it leaks
+    /// an error object for every error libxml2 reports, so malformed 1 MB bodies leaked
+    /// megabytes each (found by fuzzing). Here libxml2 keeps its errors in its own parser
+    /// context, freed with it, and reports none.
     static func parse(_ data: Data) -> S3XMLElement? {
-        guard isSafeForXMLParser(data) else { return nil }
-        let builder = Builder()
-        let parser = XMLParser(data: data)
-        parser.delegate = builder
-        parser.shouldResolveExternalEntities = false
-        guard parser.parse(), !builder.tooDeep, let root = builder.root else { return nil }
+        guard isAcceptable(data), let length = Int32(exactly: data.count) else { return nil }
+        // libxml2's error handlers are per thread: a handler another library left on this
+        // thread must not see our errors.
+        xmlSetStructuredErrorFunc(nil, { _, _ in })
+        let options = Int32(bitPattern: XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue
+                                | XML_PARSE_NOCDATA.rawValue)
+        let document = data.withUnsafeBytes { bytes in
+            xmlReadMemory(bytes.baseAddress?.assumingMemoryBound(to: CChar.self), length, nil, "UTF-8", options)
+        }
+        guard let document else { return nil }
+        defer { xmlFreeDoc(document) }
+        guard let rootNode = xmlDocGetRootElement(document) else { return nil }
+        return tree(from: rootNode)
+    }
+
+    /// The element tree under `rootNode`, walked with an explicit stack (no recursion on
+    /// input): elements by local name, and the text directly inside each.
+    private static func tree(from rootNode: xmlNodePtr) -> S3XMLElement? {
+        let root = S3XMLElement(name: name(of: rootNode))
+        var pending: [(node: xmlNodePtr, element: S3XMLElement, depth: Int)] = [(rootNode, root, 1)]
+        while let (node, element, depth) = pending.popLast() {
+            var child = node.pointee.children
+            while let current = child {
+                switch current.pointee.type {
+                case XML_ELEMENT_NODE:
+                    guard depth < maximumDepth else { return nil }
+                    let nested = S3XMLElement(name: name(of: current))
+                    element.children.append(nested)
+                    pending.append((current, nested, depth + 1))
+                case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
+                    if let content = current.pointee.content { element.text += String(cString: content) }
+                default:
+                    break
+                }
+                child = current.pointee.next
+            }
+        }
         return root
     }
 
-    /// Foundation's XMLParser on Linux traps (ending the whole server) on an element
-    /// name that is not valid UTF-8, such as `<\u{CC}\u{CC}/`: it sees only valid UTF-8,
-    /// declared as UTF-8 or not at all (what every S3 client sends), and no DTD, which no
-    /// S3 document has and which is where entity expansion tricks live.
-    static func isSafeForXMLParser(_ data: Data) -> Bool {
+    private static func name(of node: xmlNodePtr) -> String {
+        node.pointee.name.map { String(cString: $0) } ?? ""
+    }
+
+    /// Documents as S3 clients send them: valid UTF-8, declared UTF-8 or not declared at
+    /// all, and no DTD (none has one, and it is where entity expansion tricks live).
+    static func isAcceptable(_ data: Data) -> Bool {
         guard let text = String(validating: data, as: UTF8.self) else { return false }
         if text.contains("<!") && (text.contains("<!DOCTYPE") || text.contains("<!ENTITY")) { return false }
         let body = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : text[...]
@@ -100,33 +136,6 @@ final class S3XMLElement {
             if declaration.contains("encoding"), !(declaration.contains("\"utf-8\"") || declaration.contains("'utf-8'")) { return false }
         }
         return true
-    }
-
-    private final class Builder: NSObject, XMLParserDelegate {
-        var root: S3XMLElement?
-        var stack: [S3XMLElement] = []
-        var tooDeep = false
-
-        func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
-                    attributes: [String: String] = [:]) {
-            guard stack.count < S3XMLElement.maximumDepth else {
-                tooDeep = true
-                parser.abortParsing()
-                return
-            }
-            let local = elementName.split(separator: ":").last.map(String.init) ?? elementName
-            let element = S3XMLElement(name: local)
-            if let parent = stack.last { parent.children.append(element) } else if root == nil { root = element }
-            stack.append(element)
-        }
-
-        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-            _ = stack.popLast()
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            stack.last?.text += string
-        }
     }
 }
 
