@@ -7,8 +7,10 @@
 Makes a 60 s 4-rung ladder (720p 2500k, 480p 1200k, 360p 700k, 240p 350k, keyframes every
 2 s) with the FFmpeg CLI and measures, with the servers taking turns on one machine:
 
-- switch latency: `sluice probe --switch-every 5` over the ladder; media time from play2
-  to the new rendition's first frame, and wall time from play2 to TransitionComplete;
+- switch latency: `sluice probe --switch-every 5` over the ladder, standard and fast
+  (`--fast-switch`, an offset a second past what has arrived); media time from play2 (or
+  from the offset) to the new rendition's first frame, and wall time from play2 to
+  TransitionComplete;
 - N real-time players (3 s buffer) spread over the rungs, playing for S seconds, on
   Sluice without switching, on Sluice each switching every 5 s to the next rung, and on
   nginx-rtmp without switching (it cannot switch: play2 restarts the stream);
@@ -109,14 +111,16 @@ def load(server, clients, seconds, switch_every):
             "switches": results["switches"], "transitions": results["transitions"], "failed": len(results["failed"])}
 
 
-def switch_latency(server, seconds):
-    """One probe walking the ladder every 5 s: its switches' media and wall figures."""
+def switch_latency(server, seconds, fast=False):
+    """One probe walking the ladder every 5 s: its switches' media and wall figures. The
+    media wait is from what had arrived when play2 went out (standard switch) or from the
+    offset asked for (fast switch)."""
     manifest = os.path.join(OUT, "ladder.json")
     with open(manifest, "w") as file:
         json.dump({"rungs": [{"stream": name, "videoBitrate": int(rate[:-1]), "audioBitrate": 96} for name, _, rate in RUNGS]}, file)
     probe = subprocess.run([os.path.join(ROOT, ".build", "release", "sluice"), "probe", "--json",
                             f"rtmp://127.0.0.1:{server.port}/cfx/st/{RUNGS[0][0]}", "--manifest", manifest,
-                            "--switch-every", "5", "--duration", str(seconds), "--buffer", "3"],
+                            "--switch-every", "5", "--duration", str(seconds), "--buffer", "3"] + (["--fast-switch"] if fast else []),
                            capture_output=True, text=True, timeout=seconds + 60)
     report = json.loads(probe.stdout)
     done = [s for s in report["switches"] if s.get("wallSeconds") is not None]
@@ -159,6 +163,7 @@ def main():
     assert os.path.exists(os.path.join(sluice_dir, "buckets", "media", RUNGS[-1][0]))
     try:
         figures["latency"] = switch_latency(sluice, 30)
+        figures["latency_fast"] = switch_latency(sluice, 30, fast=True)
         figures["sluice_plain"] = load(sluice, args.clients, args.seconds, None)
         figures["sluice_switching"] = load(sluice, args.clients, args.seconds, 5)
     finally:
@@ -183,7 +188,8 @@ def main():
               f"{f['switches']:10}{f['transitions']:10}{f['failed']:8}")
     for key, value in figures["ratios"].items():
         print(f"{key:28}{value:8.2f}x")
-    print("switch latency:", json.dumps(figures["latency"]))
+    print("standard switch:", json.dumps(figures["latency"]))
+    print("fast switch:    ", json.dumps(figures["latency_fast"]))
     os.makedirs(OUT, exist_ok=True)
     json.dump(figures, open(os.path.join(OUT, "rtmp_switch.json"), "w"), indent=2)
 

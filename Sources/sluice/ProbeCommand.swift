@@ -39,6 +39,9 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Switch to the next rung every SECONDS, down the ladder and back up (needs --manifest).")
     var switchEvery: Double?
 
+    @Flag(name: .long, help: "Switch fast: play2 with an offset just past what has arrived (with --switch-every or --abr).")
+    var fastSwitch = false
+
     @Option(name: .long, help: "Read at KBPS kbit/s, then other rates from given seconds: 3000,@20:500,@40:3000.")
     var throttle: String?
 
@@ -72,6 +75,7 @@ struct ProbeCommand: AsyncParsableCommand {
         if let manifest { options.ladder = try Ladder.load(path: manifest) }
         options.abr = abr
         options.switchEvery = switchEvery
+        options.fastSwitch = fastSwitch
         options.throttle = throttle.flatMap(ReadThrottle.init)
         options.duration = duration
         options.bufferMilliseconds = UInt32(buffer * 1000)

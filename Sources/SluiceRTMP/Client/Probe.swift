@@ -16,6 +16,9 @@ public struct ProbeOptions: Sendable {
     public var ladder: Ladder?
     public var abr = false
     public var switchEvery: Double?
+    /// Fast switches: play2 with an `offset` just past what has been received, rather than
+    /// a standard switch after everything the server has sent.
+    public var fastSwitch = false
     /// Stop after this many seconds of playback (nil: play to the end).
     public var duration: Double?
     public var bufferMilliseconds: UInt32 = 4000
@@ -55,9 +58,11 @@ public struct ProbeReport: Sendable, Codable {
         public var from: String
         public var to: String
         /// Media time of the first frame of the new rendition, and how far it was from
-        /// what had been received when play2 was sent.
+        /// what had been received when play2 was sent (or from the offset asked for).
         public var firstFrame: UInt32?
         public var mediaWait: UInt32?
+        /// A fast switch's offset, milliseconds.
+        public var offset: UInt32?
         /// Wall seconds from play2 to TransitionComplete.
         public var wallSeconds: Double?
         /// Why the server refused the switch (the old rendition played on).
@@ -371,11 +376,14 @@ struct ProbeSession {
     private mutating func switchTo(_ index: Int, ladder: Ladder, reason: String) {
         let target = ladder.rungs[index].stream
         guard target != playing else { return }
-        pendingSwitch = (index, now, report.mediaTime, false)
-        report.switches.append(.init(seconds: now, from: playing, to: target))
-        say("play2 switch \(playing) → \(target) (\(reason))")
+        // A fast switch asks for the new rendition from a second past what has arrived:
+        // what the server has sent is ahead of that by what is still on the way.
+        let offset: UInt32? = self.options.fastSwitch ? report.mediaTime + 1000 : nil
+        pendingSwitch = (index, now, offset ?? report.mediaTime, false)
+        report.switches.append(.init(seconds: now, from: playing, to: target, offset: offset))
+        say("play2 switch \(playing) → \(target) (\(reason)" + (offset.map { ", offset \($0) ms)" } ?? ")"))
         let options: AMFObject = ["streamName": .string(target), "oldStreamName": .string(playing), "transition": "switch",
-                                  "start": -2, "len": -1, "offset": -1]
+                                  "start": -2, "len": -1, "offset": .number(offset.map { Double($0) / 1000 } ?? -1)]
         client.send(RTMPCommand(name: "play2", transactionID: 0, arguments: [.object(options)]), streamID: streamID)
     }
 }
