@@ -166,6 +166,9 @@ struct ProbeSession {
     /// A play2 switch asked for; `completed` once TransitionComplete came (the next video
     /// frame is the new rendition's first).
     private var pendingSwitch: (index: Int, sentAt: Double, mediaAt: UInt32, completed: Bool)?
+    /// A video sequence header arrived since the pending switch's TransitionComplete was
+    /// expected: the new rendition's must come before its first frame.
+    private var sawSequenceHeader = false
 
     init(options: ProbeOptions, report: ProbeReport, client: RTMPClient, line: @escaping @Sendable (String) -> Void) {
         self.options = options
@@ -298,6 +301,7 @@ struct ProbeSession {
         let isVideo = message.type == .video
         // Sequence headers and end-of-sequence tags are not frames.
         if bytes.count >= 2, bytes[bytes.startIndex + 1] != 1, isVideo ? (bytes[bytes.startIndex] & 0x0F == 7) : (bytes[bytes.startIndex] >> 4 == 10) {
+            if isVideo, bytes[bytes.startIndex + 1] == 0, pendingSwitch != nil { sawSequenceHeader = true }
             return
         }
         let time = message.timestamp
@@ -315,6 +319,10 @@ struct ProbeSession {
             }
             lastVideo = time
             if let pending = pendingSwitch, pending.completed {
+                // The new rendition starts with its sequence headers, then a keyframe.
+                if bytes.first.map({ $0 >> 4 != 1 }) ?? true { report.errors.append("the first frame after a switch at \(time) ms is not a keyframe") }
+                if !sawSequenceHeader { report.errors.append("no sequence header before the first frame after a switch at \(time) ms") }
+                sawSequenceHeader = false
                 report.switches[report.switches.count - 1].firstFrame = time
                 report.switches[report.switches.count - 1].mediaWait = time > pending.mediaAt ? time - pending.mediaAt : 0
                 pendingSwitch = nil
@@ -380,6 +388,7 @@ struct ProbeSession {
         // what the server has sent is ahead of that by what is still on the way.
         let offset: UInt32? = self.options.fastSwitch ? report.mediaTime + 1000 : nil
         pendingSwitch = (index, now, offset ?? report.mediaTime, false)
+        sawSequenceHeader = false
         report.switches.append(.init(seconds: now, from: playing, to: target, offset: offset))
         say("play2 switch \(playing) → \(target) (\(reason)" + (offset.map { ", offset \($0) ms)" } ?? ")"))
         let options: AMFObject = ["streamName": .string(target), "oldStreamName": .string(playing), "transition": "switch",
