@@ -189,8 +189,27 @@ enum S3Date {
             return value
         }
         guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
-              let minute = number(11..<13), let second = number(13..<15),
-              calendarFieldsAreValid(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+              let minute = number(11..<13), let second = number(13..<15)
+        else { return nil }
+        return date(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+    }
+
+    /// Parses the header form (RFC 1123); nil for anything else.
+    static func parseHTTP(_ text: String) -> Date? {
+        let fields = text.split(separator: " ")
+        guard fields.count == 6, fields[5] == "GMT", let day = Int32(fields[1]), let month = months.firstIndex(of: String(fields[2])),
+              let year = Int32(fields[3])
+        else { return nil }
+        let clock = fields[4].split(separator: ":").compactMap { Int32($0) }
+        guard clock.count == 3 else { return nil }
+        return date(year: year, month: Int32(month) + 1, day: day, hour: clock[0], minute: clock[1], second: clock[2])
+    }
+
+    /// The UTC date of calendar fields from outside, nil when any is out of range; checked
+    /// before any arithmetic on them (year - 1900 overflows for a year near Int32.min).
+    private static func date(year: Int32, month: Int32, day: Int32, hour: Int32, minute: Int32, second: Int32) -> Date? {
+        guard (1...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour),
+              (0...59).contains(minute), (0...60).contains(second)
         else { return nil }
         var parts = tm()
         parts.tm_year = year - 1900
@@ -202,32 +221,6 @@ enum S3Date {
         return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
     }
 
-    /// Parses the header form (RFC 1123); nil for anything else.
-    static func parseHTTP(_ text: String) -> Date? {
-        let fields = text.split(separator: " ")
-        guard fields.count == 6, fields[5] == "GMT", let day = Int32(fields[1]), let month = months.firstIndex(of: String(fields[2])),
-              let year = Int32(fields[3])
-        else { return nil }
-        let clock = fields[4].split(separator: ":").compactMap { Int32($0) }
-        guard clock.count == 3, calendarFieldsAreValid(year: year, month: Int32(month) + 1, day: day, hour: clock[0], minute: clock[1],
-                                                       second: clock[2]) else { return nil }
-        var parts = tm()
-        parts.tm_year = year - 1900
-        parts.tm_mon = Int32(month)
-        parts.tm_mday = day
-        parts.tm_hour = clock[0]
-        parts.tm_min = clock[1]
-        parts.tm_sec = clock[2]
-        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
-    }
-
-    /// Whether the fields of a date from outside are in range; checked before any
-    /// arithmetic on them (year - 1900 overflows for a year near Int32.min).
-    private static func calendarFieldsAreValid(year: Int32, month: Int32, day: Int32, hour: Int32, minute: Int32, second: Int32) -> Bool {
-        (1...9999).contains(year) && (1...12).contains(month) && (1...31).contains(day) && (0...23).contains(hour)
-            && (0...59).contains(minute) && (0...60).contains(second)
-    }
-
     /// Parses the XML form, `2026-11-25T10:00:00.000Z` (milliseconds optional); nil for anything else.
     static func parseISO8601(_ text: String) -> Date? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
@@ -236,15 +229,8 @@ enum S3Date {
         guard fields.count == 6, let year = Int32(fields[0]), let month = Int32(fields[1]), let day = Int32(fields[2]),
               let hour = Int32(fields[3]), let minute = Int32(fields[4]), let seconds = Double(fields[5]),
               seconds >= 0, seconds < 61,
-              calendarFieldsAreValid(year: year, month: month, day: day, hour: hour, minute: minute, second: 0)
+              let whole = date(year: year, month: month, day: day, hour: hour, minute: minute, second: Int32(seconds.rounded(.down)))
         else { return nil }
-        var parts = tm()
-        parts.tm_year = year - 1900
-        parts.tm_mon = month - 1
-        parts.tm_mday = day
-        parts.tm_hour = hour
-        parts.tm_min = minute
-        parts.tm_sec = Int32(seconds.rounded(.down))
-        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)) + (seconds - seconds.rounded(.down)))
+        return whole.addingTimeInterval(seconds - seconds.rounded(.down))
     }
 }
