@@ -211,6 +211,20 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// A runner stopped on purpose: its running job goes back to the queue and gets
+    /// back the attempt it was using. Returns nil when the job was no longer running.
+    @discardableResult
+    public func requeueStopped(_ id: Int64) throws -> Job? {
+        try database.write { db in
+            try db.execute(sql: """
+                UPDATE job SET state = 'queued', reason = 'stopped with the runner; requeued', attempts = MAX(0, attempts - 1),
+                progress = 0, detail = NULL, nextAttemptAt = NULL, updated = ? WHERE id = ? AND state IN ('probing', 'encoding', 'publishing')
+                """, arguments: [Date(), id])
+            guard db.changesCount > 0 else { return nil }
+            return Self.job(try Row.fetchOne(db, sql: "SELECT * FROM job WHERE id = ?", arguments: [id])!)
+        }
+    }
+
     /// Inputs of jobs not yet final (the watch folder uses this to never take a file twice).
     public func activeInputs() throws -> Set<String> {
         Set(try list(states: [.queued, .probing, .encoding, .publishing]).map(\.spec.input))

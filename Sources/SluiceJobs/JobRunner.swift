@@ -50,6 +50,8 @@ public final class JobRunner: Sendable {
     public let notifier: WebhookNotifier
     private let stopping = Atomic<Bool>(false)
     private let idleSlots = Atomic<Int>(0)
+    /// Entered by each slot thread for its lifetime, so `stop` can wait for them.
+    private let slots = DispatchGroup()
 
     public init(queue: JobQueue, store: any ObjectStore, configuration: JobRunnerConfiguration, logger: Logger) {
         self.queue = queue
@@ -68,7 +70,11 @@ public final class JobRunner: Sendable {
         try? FileManager.default.removeItem(atPath: configuration.workFolder)
         try FileManager.default.createDirectory(atPath: configuration.workFolder, withIntermediateDirectories: true)
         for slot in 0..<max(1, configuration.concurrency) {
-            let thread = Thread { [self] in self.loop() }
+            slots.enter()
+            let thread = Thread { [self] in
+                self.loop()
+                self.slots.leave()
+            }
             thread.name = "sluice-job-\(slot)"
             thread.stackSize = 8 << 20
             thread.start()
@@ -76,10 +82,13 @@ public final class JobRunner: Sendable {
         logger.info("job runner started: \(configuration.concurrency) at a time")
     }
 
-    /// Stops taking jobs. A job mid-encode stops at its next packet and is requeued
-    /// on the next start.
-    public func stop() {
+    /// Stops taking jobs, and waits up to `timeout` seconds for the slots to end. A job
+    /// mid-encode stops at its next packet and goes back to the queue without using up
+    /// an attempt (a stop on purpose is not a failure); one mid-upload finishes it.
+    @discardableResult
+    public func stop(timeout: TimeInterval = 10) -> Bool {
         stopping.store(true, ordering: .relaxed)
+        return slots.wait(timeout: .now() + timeout) == .success
     }
 
     /// True when no slot is working and nothing queued is due (for `sluice jobs run`).
@@ -123,7 +132,13 @@ public final class JobRunner: Sendable {
         let work = configuration.workFolder + "/job-\(job.id)"
         try? FileManager.default.removeItem(atPath: work)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let outcome = run(job, work: work)
+        var outcome = run(job, work: work)
+        if stopping.load(ordering: .relaxed) {
+            switch outcome {
+            case .stopped, .transient: outcome = .stopped
+            case .done, .permanent: break
+            }
+        }
         switch outcome {
         case .done:
             guard let ended = try? queue.finish(job.id, state: .done) else { return }
@@ -152,7 +167,11 @@ public final class JobRunner: Sendable {
                 logger.warning("job \(job.id): \(reason); retrying in \(Int(delay)) s")
             }
         case .stopped:
-            if (try? queue.state(job.id)) == .cancelled { cancelled(job) }
+            if (try? queue.state(job.id)) == .cancelled {
+                cancelled(job)
+            } else if (try? queue.requeueStopped(job.id)) != nil {
+                logger.notice("job \(job.id): stopped with the runner; queued again (the attempt is not counted)")
+            }
         }
     }
 

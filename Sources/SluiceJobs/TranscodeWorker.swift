@@ -139,6 +139,10 @@ public enum TranscodeWorker {
         }
         if process.terminationReason == .uncaughtSignal {
             let signal = process.terminationStatus
+            if signal == SIGINT || signal == SIGTERM || signal == SIGHUP {
+                // Someone stopped the encoder, not the input: worth another go.
+                return .failed(reason: "the encoder was stopped (\(signalName(signal)))", transient: true)
+            }
             let name = signal == SIGKILL ? "killed (SIGKILL; out of memory?)" : "crashed (\(signalName(signal)))"
             // A crash is the input's doing until shown otherwise: retrying would crash
             // again, so the job fails and the upload is kept for a look.
@@ -149,7 +153,8 @@ public enum TranscodeWorker {
 
     static func signalName(_ signal: Int32) -> String {
         let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGBUS: "SIGBUS", SIGABRT: "SIGABRT", SIGILL: "SIGILL", SIGFPE: "SIGFPE",
-                                      SIGTRAP: "SIGTRAP", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"]
+                                      SIGTRAP: "SIGTRAP", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM",
+                                      SIGINT: "SIGINT", SIGHUP: "SIGHUP"]
         return names[signal] ?? "signal \(signal)"
     }
 }

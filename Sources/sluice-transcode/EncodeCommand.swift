@@ -43,9 +43,11 @@ struct EncodeCommand: ParsableCommand {
         } catch let error as PresetError {
             throw ValidationError(error.description)
         }
+        StopSignal.install()
+        let outExisted = FileManager.default.fileExists(atPath: out)
         var failures = 0
         let reporter = ProgressReporter(json: json)
-        for input in inputs {
+        for input in inputs where StopSignal.received == 0 {
             let asset = AssetName.from(input)
             let folder = (out as NSString).appendingPathComponent(asset)
             let existed = FileManager.default.fileExists(atPath: folder)
@@ -54,6 +56,7 @@ struct EncodeCommand: ParsableCommand {
                 let ladder = try LadderPlanner.plan(chosen, for: source)
                 reporter.begin(input: input, ladder: ladder)
                 let transcoder = Transcoder(ladder: ladder, folder: folder)
+                transcoder.isCancelled = { StopSignal.received != 0 }
                 transcoder.progress = { reporter.update(input: input, $0) }
                 let result = try transcoder.run()
                 let manifests = try Manifests.write(result, asset: asset, folder: folder, baseURL: baseURL, streamPrefix: asset)
@@ -61,8 +64,18 @@ struct EncodeCommand: ParsableCommand {
             } catch {
                 failures += 1
                 if !existed { try? FileManager.default.removeItem(atPath: folder) }
+                guard StopSignal.received == 0 else { break }
                 reporter.failed(input: input, reason: error.description)
             }
+        }
+        if StopSignal.received != 0 {
+            // Ctrl-C or SIGTERM: the encode in progress stopped at its next packet and
+            // removed its partial outputs; inputs not started are left alone.
+            if !outExisted, (try? FileManager.default.contentsOfDirectory(atPath: out))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: out)
+            }
+            reporter.stopped(signal: StopSignal.received)
+            throw ExitCode(StopSignal.exitStatus)
         }
         if failures > 0 { throw ExitCode(1) }
     }
@@ -123,6 +136,11 @@ final class ProgressReporter {
             if let mp4 = rendition.mp4Path { standardError("  \(mp4)\n") }
         }
         for manifest in manifests { standardError("  \(manifest)\n") }
+    }
+
+    func stopped(signal: Int32) {
+        if terminal { standardError("\n") }
+        standardError("sluice: stopped by \(signal == SIGTERM ? "SIGTERM" : "Ctrl-C"); partial outputs removed\n")
     }
 
     func failed(input: String, reason: String) {

@@ -24,6 +24,10 @@ struct WorkerCommand: ParsableCommand {
     @Option var streamPrefix: String
 
     func run() throws {
+        // Ctrl-C on the runner's terminal reaches this process too; the runner decides
+        // (it closes standard input). SIGTERM sent to the encoder itself stops it.
+        signal(SIGINT, SIG_IGN)
+        StopSignal.install([SIGTERM])
         let stopped = Atomic<Bool>(false)
         let watcher = Thread {
             var byte: UInt8 = 0
@@ -47,12 +51,14 @@ struct WorkerCommand: ParsableCommand {
             let ladder = try LadderPlanner.plan(chosen, for: source)
             send(.planned(rungs: ladder.rungs.count))
             let transcoder = Transcoder(ladder: ladder, folder: folder)
-            transcoder.isCancelled = { stopped.load(ordering: .relaxed) }
+            transcoder.isCancelled = { stopped.load(ordering: .relaxed) || StopSignal.received != 0 }
             transcoder.progress = { send(.progress(fraction: $0.fraction, framesPerSecond: $0.framesPerSecond)) }
             let result = try transcoder.run()
             let manifests = try Manifests.write(result, asset: asset, folder: folder, baseURL: baseURL, streamPrefix: streamPrefix)
             let renditions = result.renditions.flatMap { [$0.path] + ($0.mp4Path.map { [$0] } ?? []) }
             outcome = .done(renditions: renditions, manifests: manifests)
+        } catch where StopSignal.received != 0 {
+            outcome = .failed(reason: "the encoder was stopped (SIGTERM)", transient: true)
         } catch {
             outcome = .failed(reason: error.description, transient: error.isTransient)
         }

@@ -205,14 +205,17 @@ struct JobsCommand: ParsableCommand {
             let queue = try location.queue()
             let runner = try options.runner(folder: location.folder, queue: queue, store: try StoreBackend.open(folder: location.folder),
                                             logger: logger)
+            StopSignal.install()
             try runner.start()
             Thread.sleep(forTimeInterval: 0.5)
-            while !runner.isIdle { Thread.sleep(forTimeInterval: 0.2) }
+            while !runner.isIdle, StopSignal.received == 0 { Thread.sleep(forTimeInterval: 0.1) }
+            if StopSignal.received != 0 { logger.info("stopping: the running job goes back to the queue") }
             runner.stop()
             // Long enough for a receiver that fails a few times (1 + 2 + 4 + 8 s of delays).
             runner.notifier.waitForDeliveries(upTo: 30)
             let failed = try queue.list(states: [.failed]).filter { ($0.finished ?? .distantPast) > Date().addingTimeInterval(-86_400) }
             if !failed.isEmpty { logger.warning("\(failed.count) job(s) failed in the last day: sluice jobs list --state failed") }
+            if StopSignal.received != 0 { throw ExitCode(StopSignal.exitStatus) }
         }
     }
 
@@ -281,14 +284,14 @@ struct WatchCommand: ParsableCommand {
         let runner = try options.runner(folder: location.folder, queue: queue, store: store, logger: logger)
         let template = JobSpec(input: "", preset: preset, bucket: bucket, prefix: prefix, acl: acl, webhook: webhook)
         let watcher = WatchFolder(folder: folder, queue: queue, template: template, stableFor: stableSeconds, logger: logger)
+        StopSignal.install()
         try watcher.start()
         try runner.start()
-        let stop = DispatchSemaphore(value: 0)
-        Task { _ = await ShutdownSignal.wait(); stop.signal() }
-        stop.wait()
-        logger.info("stopping")
+        while StopSignal.received == 0 { Thread.sleep(forTimeInterval: 0.1) }
+        logger.info("stopping: a running job goes back to the queue")
         watcher.stop()
         runner.stop()
         runner.notifier.waitForDeliveries(upTo: 5)
+        throw ExitCode(StopSignal.exitStatus)
     }
 }

@@ -374,8 +374,12 @@ enum ShutdownSignal {
         func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 
         func fire(_ name: String) {
-            continuation?.resume(returning: name)
-            continuation = nil
+            guard let continuation else {
+                // A second Ctrl-C does not wait for the graceful shutdown.
+                _exit(name == "SIGTERM" ? 128 + SIGTERM : 128 + SIGINT)
+            }
+            continuation.resume(returning: name)
+            self.continuation = nil
         }
     }
 }

@@ -11,6 +11,7 @@ enum TranscodeHandOver {
             throw ValidationError("sluice-transcode is not installed beside sluice: build it with `swift build --product sluice-transcode`")
         }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        StopSignal.unblockAll()
         execv(executable, argv)
         throw ValidationError("cannot start \(executable): \(String(cString: strerror(errno)))")
     }
