@@ -101,6 +101,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // What both executables share about being a command: settings, the data folder,
+        // signals, failures that are not usage errors.
+        .target(
+            name: "SluiceCommandLine",
+            dependencies: [
+                "SluiceYAML",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // The server and the commands people type; `encode` and `presets` hand over to
         // sluice-transcode. Links no libav: the server never needs it to play a file.
         .executableTarget(
@@ -112,6 +121,7 @@ let package = Package(
                 "SluiceRTMP",
                 "SluiceStore",
                 "SluiceJobs",
+                "SluiceCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -127,6 +137,7 @@ let package = Package(
                 "SluiceMedia",
                 "SluiceTranscode",
                 "SluiceJobs",
+                "SluiceCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -169,6 +169,7 @@ def job_latency(jobs):
     shutil.rmtree(folder, ignore_errors=True)
     uploads, data = os.path.join(folder, "uploads"), os.path.join(folder, "data")
     os.makedirs(uploads)
+    os.makedirs(data)  # only `sluice serve` creates a missing data folder
     clip = os.path.join(OUT, "tone3s.mp3")
     if not os.path.exists(clip):
         subprocess.run(["ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",

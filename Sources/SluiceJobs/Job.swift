@@ -70,6 +70,8 @@ public struct Job: Sendable, Equatable {
     public var updated: Date
     public var started: Date?
     public var finished: Date?
+    /// Where a watched upload is now that its job ended (in `done/` or `failed/`).
+    public var settledSource: String?
 }
 
 public enum AssetName {

@@ -39,6 +39,10 @@ public final class JobQueue: Sendable {
                 table.column("finished", .datetime)
             }
         }
+        migrator.registerMigration("2 settled source") { db in
+            // Where a watched upload went when its job ended (done/ or failed/).
+            try db.alter(table: "job") { table in table.add(column: "settledSource", .text) }
+        }
         return migrator
     }
 
@@ -47,7 +51,8 @@ public final class JobQueue: Sendable {
         let published = (try? JSONDecoder().decode([String].self, from: Data((row["published"] as String).utf8))) ?? []
         return Job(id: row["id"], spec: spec, state: JobState(rawValue: row["state"]) ?? .failed, reason: row["reason"], attempts: row["attempts"],
                    maxAttempts: row["maxAttempts"], nextAttemptAt: row["nextAttemptAt"], progress: row["progress"], detail: row["detail"],
-                   published: published, created: row["created"], updated: row["updated"], started: row["started"], finished: row["finished"])
+                   published: published, created: row["created"], updated: row["updated"], started: row["started"], finished: row["finished"],
+                   settledSource: row["settledSource"])
     }
 
     static func text<T: Encodable>(_ value: T) -> String {
@@ -208,6 +213,13 @@ public final class JobQueue: Sendable {
                 nextAttemptAt = NULL, updated = ? WHERE state IN ('probing', 'encoding', 'publishing')
                 """, arguments: [Date()])
             return rows
+        }
+    }
+
+    /// Where a watched upload was moved when its job ended.
+    public func recordSettledSource(_ id: Int64, path: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE job SET settledSource = ? WHERE id = ?", arguments: [path, id])
         }
     }
 

@@ -270,6 +270,7 @@ public final class JobRunner: Sendable {
                 logger.error("job \(job.id): cannot move \(job.spec.input) to \(destination): \(String(cString: strerror(errno)))")
                 return
             }
+            try? queue.recordSettledSource(job.id, path: destination)
             if let reason {
                 let text = """
                     \(name) was not published.

@@ -13,4 +13,9 @@ public struct StoreMediaLibrary: MediaLibrary {
         guard ObjectKey.isSafe(key), let path = store.publicBodyPath(bucket: bucket, key: key) else { return nil }
         return MediaFile(path: path)
     }
+
+    public func isPrivateObject(bucket: String, key: String) -> Bool {
+        guard ObjectKey.isSafe(key), let info = try? store.headObject(bucket: bucket, key: key) else { return false }
+        return info.acl != .publicRead
+    }
 }

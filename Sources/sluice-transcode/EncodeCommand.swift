@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCommandLine
 import SluiceJobs
 import SluiceTranscode
 
@@ -28,8 +29,10 @@ struct EncodeCommand: ParsableCommand {
     @Option(name: .long, help: "The folder that receives one folder per input.")
     var out: String = "encoded"
 
-    @Option(name: .long, help: "The RTMP base URL the manifests point players at.")
-    var baseURL: String = "rtmp://127.0.0.1:1935/cfx/st"
+    @Option(name: .long, help: "The RTMP base URL the manifests point players at (default: public-url of --data, else rtmp://HOSTNAME:1935/cfx/st).")
+    var baseURL: String?
+
+    @OptionGroup var data: DataLocation
 
     @Flag(name: .long, help: "Print results as JSON lines.")
     var json = false
@@ -41,8 +44,13 @@ struct EncodeCommand: ParsableCommand {
         do {
             chosen = try location.library().preset(preset)
         } catch let error as PresetError {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
+        // Only a data folder named on purpose is read: a stray ./sluice-data must not
+        // change what an encode writes.
+        let publicURL = try data.isNamed ? data.publicURL(override: baseURL)
+            : baseURL.map { PublicURL(url: try PublicURL.parse($0, source: "--base-url"), guessed: false) } ?? PublicURL.resolve(Settings())
+        if publicURL.guessed { FileHandle.standardError.write(Data("\(publicURL.notice)\n".utf8)) }
         StopSignal.install()
         let outExisted = FileManager.default.fileExists(atPath: out)
         var failures = 0
@@ -59,7 +67,7 @@ struct EncodeCommand: ParsableCommand {
                 transcoder.isCancelled = { StopSignal.received != 0 }
                 transcoder.progress = { reporter.update(input: input, $0) }
                 let result = try transcoder.run()
-                let manifests = try Manifests.write(result, asset: asset, folder: folder, baseURL: baseURL, streamPrefix: asset)
+                let manifests = try Manifests.write(result, asset: asset, folder: folder, baseURL: publicURL.url, streamPrefix: asset)
                 reporter.done(input: input, result: result, manifests: manifests)
             } catch {
                 failures += 1

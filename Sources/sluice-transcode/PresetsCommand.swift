@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCommandLine
 import SluiceJobs
 import SluiceTranscode
 
@@ -23,7 +24,7 @@ struct PresetsCommand: ParsableCommand {
             do {
                 return PresetLibrary(folder: try PresetsFolder.locate(presetsDir))
             } catch {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
         }
     }
@@ -39,7 +40,7 @@ struct PresetsCommand: ParsableCommand {
             do {
                 presets = try library.all()
             } catch {
-                throw ValidationError("\(error)")
+                throw CommandFailure("\(error)")
             }
             for preset in presets {
                 print("\(preset.name): \(preset.summary)")
@@ -75,9 +76,9 @@ struct PresetsCommand: ParsableCommand {
                 let source = try SourceProbe.probe(input)
                 ladder = try LadderPlanner.plan(chosen, for: source)
             } catch let error as PresetError {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             } catch let error as TranscodeError {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: LadderText.json(ladder), options: [.prettyPrinted, .sortedKeys])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCommandLine
 import SluiceJobs
 import SluiceMedia
 import SluiceTranscode

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCommandLine
 import SluiceStore
 
 struct BucketCommand: ParsableCommand {
@@ -23,16 +24,6 @@ struct BucketCommand: ParsableCommand {
         subcommands: [MakeBucket.self, List.self, Put.self, Get.self, Remove.self, SetACL.self]
     )
 
-    struct Location: ParsableArguments {
-        @Option(name: .long, help: "The data folder (also SLUICE_DATA).")
-        var data: String?
-
-        func store() throws -> any ObjectStore {
-            let path = data ?? ProcessInfo.processInfo.environment["SLUICE_DATA"].flatMap { $0.isEmpty ? nil : $0 } ?? "./sluice-data"
-            return try StoreBackend.open(folder: DataFolder(path))
-        }
-    }
-
     /// `BUCKET/KEY` into its parts.
     static func split(_ location: String) throws -> (String, String) {
         guard let slash = location.firstIndex(of: "/"), slash != location.startIndex, location.index(after: slash) != location.endIndex else {
@@ -44,7 +35,7 @@ struct BucketCommand: ParsableCommand {
     struct MakeBucket: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "mb", abstract: "Create a bucket.")
         @Argument var name: String
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         func run() throws {
             try location.store().createBucket(name)
             print("created bucket \(name)")
@@ -55,7 +46,7 @@ struct BucketCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List buckets, or the objects under BUCKET[/PREFIX].")
         @Argument var target: String?
         @Flag(name: .long, help: "List every key under the prefix, not one folder level.") var recursive = false
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         func run() throws {
             let store = try location.store()
             guard let target else {
@@ -88,10 +79,16 @@ struct BucketCommand: ParsableCommand {
         @Argument var destination: String
         @Option(name: .long, help: "private or public-read.") var acl: String = "private"
         @Option(name: .long, help: "Content type; guessed from the key otherwise.") var contentType: String?
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         func run() throws {
             guard let access = ObjectACL(rawValue: acl) else { throw ValidationError("--acl must be private or public-read") }
             let (bucket, key) = try BucketCommand.split(destination)
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder) else {
+                throw CommandFailure("\(file) does not exist")
+            }
+            guard !isFolder.boolValue else { throw CommandFailure("\(file) is a folder; put takes one file") }
+            guard FileManager.default.isReadableFile(atPath: file) else { throw CommandFailure("\(file) cannot be read (permission denied)") }
             let info = try location.store().putObject(bucket: bucket, key: key, file: file, contentType: contentType, acl: access, metadata: [:])
             print("put \(bucket)/\(key) (\(info.size) bytes, etag \(info.etag), \(info.acl.rawValue))")
         }
@@ -101,7 +98,7 @@ struct BucketCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Download BUCKET/KEY to FILE (or standard output).")
         @Argument var source: String
         @Argument var file: String?
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         func run() throws {
             let (bucket, key) = try BucketCommand.split(source)
             let store = try location.store()
@@ -112,7 +109,7 @@ struct BucketCommand: ParsableCommand {
                 let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-get-\(UUID().uuidString)").path
                 defer { try? FileManager.default.removeItem(atPath: temporary) }
                 try store.getObject(bucket: bucket, key: key, toFile: temporary)
-                guard let input = FileHandle(forReadingAtPath: temporary) else { throw ValidationError("cannot read \(temporary)") }
+                guard let input = FileHandle(forReadingAtPath: temporary) else { throw CommandFailure("cannot read \(temporary)") }
                 while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
             }
         }
@@ -121,7 +118,7 @@ struct BucketCommand: ParsableCommand {
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete BUCKET/KEY, or an empty BUCKET.")
         @Argument var target: String
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         func run() throws {
             let store = try location.store()
             if target.contains("/") {
@@ -139,7 +136,7 @@ struct BucketCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "acl", abstract: "Set BUCKET/KEY to private or public-read.")
         @Argument var target: String
         @Argument var acl: String
-        @OptionGroup var location: Location
+        @OptionGroup var location: DataLocation
         func run() throws {
             guard let access = ObjectACL(rawValue: acl) else { throw ValidationError("the ACL must be private or public-read") }
             let (bucket, key) = try BucketCommand.split(target)

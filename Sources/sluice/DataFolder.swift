@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import SluiceCommandLine
+import SluiceJobs
+import SluiceStore
 
 /// The data folder: `buckets/NAME/` per bucket, and the optional `sluice.yml`.
 struct DataFolder {
@@ -47,5 +50,20 @@ struct DataFolder {
             if FileManager.default.fileExists(atPath: candidate) { return candidate }
         }
         return nil
+    }
+}
+
+extension DataLocation {
+    /// The data folder, which must exist (see `existing()`).
+    var folder: DataFolder {
+        get throws { DataFolder(try existing()) }
+    }
+
+    func store() throws -> any ObjectStore {
+        try StoreBackend.open(folder: try folder)
+    }
+
+    func queue() throws -> JobQueue {
+        try JobQueue(dataFolder: try existing())
     }
 }

@@ -1,20 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SluiceCommandLine
 import SluiceJobs
 import SluiceStore
-
-/// Options every job command shares: where the data folder and presets are.
-struct JobsLocation: ParsableArguments {
-    @Option(name: .long, help: "The data folder (also SLUICE_DATA).")
-    var data: String?
-
-    var folder: DataFolder {
-        DataFolder(data ?? ProcessInfo.processInfo.environment["SLUICE_DATA"].flatMap { $0.isEmpty ? nil : $0 } ?? "./sluice-data")
-    }
-
-    func queue() throws -> JobQueue { try JobQueue(dataFolder: folder.path) }
-}
 
 /// Options of the commands that run jobs (`sluice watch`, `sluice jobs run`).
 struct RunnerOptions: ParsableArguments {
@@ -24,21 +13,24 @@ struct RunnerOptions: ParsableArguments {
     @Option(name: .long, help: "Jobs encoded at once.")
     var concurrency: Int = 1
 
-    @Option(name: .long, help: "The RTMP base URL manifests point players at.")
-    var baseURL: String = "rtmp://127.0.0.1:1935/cfx/st"
+    @Option(name: .long, help: "The RTMP base URL manifests point players at (default: public-url of the data folder).")
+    var baseURL: String?
 
     @Option(name: .long, help: "Seconds before the first retry of a transient failure (doubling after).")
     var retryDelay: Double = 30
 
-    func runner(folder: DataFolder, queue: JobQueue, store: any ObjectStore, logger: Logger) throws -> JobRunner {
+    func runner(location: DataLocation, queue: JobQueue, store: any ObjectStore, logger: Logger) throws -> JobRunner {
+        let folder = try location.folder
+        let publicURL = try location.publicURL(override: baseURL)
+        logger.info("\(publicURL.notice)")
         var configuration: JobRunnerConfiguration
         do {
             configuration = try .located(workFolder: folder.path + "/work", presetsDir: presetsDir)
         } catch {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
         configuration.concurrency = max(1, concurrency)
-        configuration.baseURL = baseURL
+        configuration.baseURL = publicURL.url
         configuration.retryDelay = retryDelay
         return JobRunner(queue: queue, store: store, configuration: configuration, logger: logger)
     }
@@ -57,10 +49,19 @@ enum JobText {
         return text
     }
 
+    /// The upload, and where it is now: moved to done/ or failed/ once the job ended,
+    /// in the watch folder's processing folder while it runs.
+    static func input(_ job: Job) -> String {
+        guard let original = job.spec.originalName else { return job.spec.input }
+        if let settled = job.settledSource { return "\(original), now \(settled)" }
+        if FileManager.default.fileExists(atPath: job.spec.input) { return "\(original), now \(job.spec.input)" }
+        return "\(original) (no longer at \(job.spec.input))"
+    }
+
     static func details(_ job: Job) -> String {
         var lines = [
             "job \(job.id): \(job.state.rawValue)",
-            "input: \(job.spec.originalName.map { "\($0) (\(job.spec.input))" } ?? job.spec.input)",
+            "input: \(JobText.input(job))",
             "preset: \(job.spec.preset)",
             "destination: \(job.spec.bucket)/\(job.spec.keyPrefix)/ (\(job.spec.acl))",
             "priority: \(job.spec.priority)",
@@ -103,7 +104,7 @@ struct JobsCommand: ParsableCommand {
     struct Submit: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Queue the jobs a job file describes (see jobs/ for examples).")
         @Argument(help: "Job files (YAML).") var files: [String]
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         func run() throws {
             let queue = try location.queue()
             var specs: [JobSpec] = []
@@ -111,7 +112,7 @@ struct JobsCommand: ParsableCommand {
                 do {
                     specs += try JobFile.load(file)
                 } catch let error as JobError {
-                    throw ValidationError(error.description)
+                    throw CommandFailure(error.description)
                 }
             }
             for spec in specs {
@@ -125,7 +126,7 @@ struct JobsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
         @Option(name: .long, help: "Only jobs in this state (queued, probing, encoding, publishing, done, failed, cancelled).")
         var state: String?
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         func run() throws {
             var states: [JobState]?
             if let state {
@@ -141,9 +142,9 @@ struct JobsCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Everything about one job.")
         @Argument var id: Int64
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         func run() throws {
-            guard let job = try location.queue().job(id) else { throw ValidationError("no job \(id)") }
+            guard let job = try location.queue().job(id) else { throw CommandFailure("no job \(id)") }
             print(JobText.details(job))
         }
     }
@@ -151,12 +152,12 @@ struct JobsCommand: ParsableCommand {
     struct Retry: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Queue a failed or cancelled job again.")
         @Argument var id: Int64
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         func run() throws {
             let queue = try location.queue()
-            guard let job = try queue.job(id) else { throw ValidationError("no job \(id)") }
+            guard let job = try queue.job(id) else { throw CommandFailure("no job \(id)") }
             WatchFolder.reclaim(job)
-            guard try queue.retry(id) != nil else { throw ValidationError("job \(id) is \(job.state.rawValue); only failed or cancelled jobs can be retried") }
+            guard try queue.retry(id) != nil else { throw CommandFailure("job \(id) is \(job.state.rawValue); only failed or cancelled jobs can be retried") }
             print("job \(id) queued again")
         }
     }
@@ -164,11 +165,11 @@ struct JobsCommand: ParsableCommand {
     struct Cancel: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cancel a queued or running job (a running encode stops within a second).")
         @Argument var id: Int64
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         func run() throws {
             let queue = try location.queue()
-            guard let job = try queue.job(id) else { throw ValidationError("no job \(id)") }
-            guard try queue.cancel(id) != nil else { throw ValidationError("job \(id) is already \(job.state.rawValue)") }
+            guard let job = try queue.job(id) else { throw CommandFailure("no job \(id)") }
+            guard try queue.cancel(id) != nil else { throw CommandFailure("job \(id) is already \(job.state.rawValue)") }
             print("job \(id) cancelled")
         }
     }
@@ -176,7 +177,7 @@ struct JobsCommand: ParsableCommand {
     struct Follow: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "watch", abstract: "Show live progress until no job is queued or running.")
         @Option(name: .long, help: "Seconds between updates.") var interval: Double = 1
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         func run() throws {
             let queue = try location.queue()
             let terminal = isatty(STDOUT_FILENO) == 1
@@ -198,12 +199,12 @@ struct JobsCommand: ParsableCommand {
 
     struct RunQueue: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "run", abstract: "Run queued jobs here until none is left.")
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         @OptionGroup var options: RunnerOptions
         func run() throws {
-            let logger = CommandLogging.logger()
+            let logger = try CommandLogging.logger(for: location)
             let queue = try location.queue()
-            let runner = try options.runner(folder: location.folder, queue: queue, store: try StoreBackend.open(folder: location.folder),
+            let runner = try options.runner(location: location, queue: queue, store: try location.store(),
                                             logger: logger)
             StopSignal.install()
             try runner.start()
@@ -222,30 +223,19 @@ struct JobsCommand: ParsableCommand {
     struct RemoveAsset: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm-asset", abstract: "Delete a published asset: every object under BUCKET/PREFIX/ASSET/.")
         @Argument(help: "BUCKET/PREFIX/ASSET, as `sluice jobs show` prints it.") var asset: String
-        @OptionGroup var location: JobsLocation
+        @OptionGroup var location: DataLocation
         func run() throws {
             let (bucket, key) = try BucketCommand.split(asset.hasSuffix("/") ? String(asset.dropLast()) : asset)
-            let store = try StoreBackend.open(folder: location.folder)
+            let store = try location.store()
             var removed = 0
             let keys = try store.allKeys(bucket: bucket, prefix: key + "/")
-            guard !keys.isEmpty else { throw ValidationError("nothing is published under \(bucket)/\(key)/") }
+            guard !keys.isEmpty else { throw CommandFailure("nothing is published under \(bucket)/\(key)/") }
             for object in keys {
                 try store.deleteObject(bucket: bucket, key: object)
                 removed += 1
             }
             print("removed \(removed) object(s) under \(bucket)/\(key)/")
         }
-    }
-}
-
-enum CommandLogging {
-    static func logger(level: Logger.Level = .info) -> Logger {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        return Logger(label: "sluice")
     }
 }
 
@@ -272,16 +262,16 @@ struct WatchCommand: ParsableCommand {
     @Option(name: .long, help: "ACL of the published objects: public-read (plays at once) or private.") var acl: String = "public-read"
     @Option(name: .long, help: "A URL that receives a JSON POST when each job ends.") var webhook: String?
     @Option(name: .long, help: "Seconds a file must stay unchanged before it is taken.") var stableSeconds: Double = 2
-    @OptionGroup var location: JobsLocation
+    @OptionGroup var location: DataLocation
     @OptionGroup var options: RunnerOptions
 
     func run() throws {
         guard acl == "private" || acl == "public-read" else { throw ValidationError("--acl must be private or public-read") }
-        let logger = CommandLogging.logger()
+        let logger = try CommandLogging.logger(for: location)
         let queue = try location.queue()
-        let store = try StoreBackend.open(folder: location.folder)
+        let store = try location.store()
         if try !store.bucketExists(bucket) { try store.createBucket(bucket) }
-        let runner = try options.runner(folder: location.folder, queue: queue, store: store, logger: logger)
+        let runner = try options.runner(location: location, queue: queue, store: store, logger: logger)
         let template = JobSpec(input: "", preset: preset, bucket: bucket, prefix: prefix, acl: acl, webhook: webhook)
         let watcher = WatchFolder(folder: folder, queue: queue, template: template, stableFor: stableSeconds, logger: logger)
         StopSignal.install()

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCommandLine
 import Logging
 import SluiceYAML
 

@@ -7,6 +7,7 @@ import NIOPosix
 import SluiceMedia
 import SluiceRTMP
 import SluiceHTTP
+import SluiceCommandLine
 import SluiceJobs
 import SluiceStore
 
@@ -46,7 +47,11 @@ struct Serve: AsyncParsableCommand {
                                         http.max-header-bytes (16384: 431),
                                         http.max-uri-bytes (8192: 414)
               --default-bucket          default-bucket (media)
+              --public-url              public-url: the RTMP base URL manifests
+                                        point players at (rtmp://HOSTNAME:PORT/cfx/st,
+                                        guessed and printed when unset)
               --log-level               log-level (info)
+              --log-format              log-format (text; json: one object a line)
             With watch.folder set, files dropped there are encoded with watch.preset
             (dynamic-streaming) and published public-read under
             default-bucket/watch.prefix/ASSET/, as `sluice watch` does;
@@ -62,12 +67,12 @@ struct Serve: AsyncParsableCommand {
                   s3 cp talk.flv s3://media/talk.flv --acl public-read
 
             SIGINT or SIGTERM stop accepting, let plays finish for the grace period, then
-            stop them.
+            stop them; a running encode goes back to the queue. A second signal stops at
+            once. The data folder is created on the first start (only serve does that).
             """
     )
 
-    @Option(name: .long, help: "The data folder (also SLUICE_DATA).")
-    var data: String?
+    @OptionGroup var location: DataLocation
 
     @Option(name: .long, help: "Address the RTMP listener binds.")
     var rtmpHost: String?
@@ -99,7 +104,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
-    @Flag(name: .long, help: "Print each setting, its value and where it came from, then exit.")
+    @Option(name: .long, help: "text (the default) or json: one JSON object per line, for log shippers.")
+    var logFormat: String?
+
+    @Option(name: .long, help: "The RTMP base URL manifests point players at (public-url).")
+    var publicURL: String?
+
+    @Flag(name: .long, help: "Check the settings, print each with its value and where it came from, then exit.")
     var printSettings = false
 
     static let defaults = [
@@ -113,37 +124,33 @@ struct Serve: AsyncParsableCommand {
         "rtmp.max-handshakes": "200", "rtmp.handshake-timeout": "10", "rtmp.max-message-size": "1048576",
         "http.max-connections": "2000", "http.max-connections-per-ip": "128", "http.head-timeout": "10",
         "http.max-header-bytes": "16384", "http.max-uri-bytes": "8192", "rtmp.bandwidth-check-on-connect": "false",
+        "log-format": "text", "public-url": "rtmp://HOSTNAME:RTMP-PORT/cfx/st",
     ].merging(StoreBackend.defaults) { first, _ in first }
 
-    static let knownSettings = [
-        "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
-        "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level",
-        "s3.host", "s3.port", "s3.region", "s3.domain", "s3.access-key", "s3.secret-key",
-        "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
-        "rtmp.max-handshakes", "rtmp.handshake-timeout", "rtmp.max-message-size", "http.max-connections",
-        "http.max-connections-per-ip", "http.head-timeout", "http.max-header-bytes", "http.max-uri-bytes",
-        "rtmp.bandwidth-check-on-connect",
-    ] + StoreBackend.settingKeys
+    static var knownSettings: [String] { Settings.knownKeys }
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let folder = DataFolder(data ?? environment["SLUICE_DATA"].flatMap { $0.isEmpty ? nil : $0 } ?? "./sluice-data")
+        let folder = DataFolder(location.path)
         var settings: Settings
+        let configuration: ServeConfiguration
         do {
-            settings = try Settings.load(dataFolder: folder.path, known: Self.knownSettings)
-        } catch {
-            throw ValidationError("\(error)")
+            settings = try Settings.load(dataFolder: folder.path)
+            settings.override("rtmp.host", rtmpHost, flag: "--rtmp-host")
+            settings.override("rtmp.port", rtmpPort, flag: "--rtmp-port")
+            settings.override("http.port", httpPort, flag: "--http-port")
+            settings.override("s3.port", s3Port, flag: "--s3-port")
+            settings.override("rtmp.max-connections", maxConnections, flag: "--max-connections")
+            settings.override("rtmp.chunk-size", chunkSize, flag: "--chunk-size")
+            settings.override("rtmp.idle-timeout", idleTimeout, flag: "--idle-timeout")
+            settings.override("shutdown-grace", shutdownGrace, flag: "--shutdown-grace")
+            settings.override("default-bucket", defaultBucket, flag: "--default-bucket")
+            settings.override("log-level", logLevel, flag: "--log-level")
+            settings.override("log-format", logFormat, flag: "--log-format")
+            settings.override("public-url", publicURL, flag: "--public-url")
+            configuration = try ServeConfiguration(settings)
+        } catch let problem as Settings.Problem {
+            throw CommandFailure(problem.description)
         }
-        settings.override("rtmp.host", rtmpHost, flag: "--rtmp-host")
-        settings.override("rtmp.port", rtmpPort, flag: "--rtmp-port")
-        settings.override("http.port", httpPort, flag: "--http-port")
-        settings.override("s3.port", s3Port, flag: "--s3-port")
-        settings.override("rtmp.max-connections", maxConnections, flag: "--max-connections")
-        settings.override("rtmp.chunk-size", chunkSize, flag: "--chunk-size")
-        settings.override("rtmp.idle-timeout", idleTimeout, flag: "--idle-timeout")
-        settings.override("shutdown-grace", shutdownGrace, flag: "--shutdown-grace")
-        settings.override("default-bucket", defaultBucket, flag: "--default-bucket")
-        settings.override("log-level", logLevel, flag: "--log-level")
         if printSettings {
             print("data = \(folder.path)")
             for key in Self.knownSettings {
@@ -153,71 +160,14 @@ struct Serve: AsyncParsableCommand {
             }
             return
         }
-
-        let levelName = settings.string("log-level", default: "info")
-        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
-            throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        CommandLogging.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
         let logger = Logger(label: "sluice")
-
-        var rtmp = RTMPServerConfiguration()
-        let bucket: String
-        let requestedHTTPPort: Int?
-        var s3 = S3APIConfiguration()
-        var httpLimits = HTTPLimits()
-        let httpConnections: (total: Int, perAddress: Int)
-        do {
-            rtmp.maximumHandshakes = try settings.int("rtmp.max-handshakes", default: 200, range: 1...1_000_000)
-            rtmp.handshakeTimeout = try settings.seconds("rtmp.handshake-timeout", default: 10)
-            rtmp.decoderLimits = ChunkDecoder.Limits(maximumMessageSize: try settings.int("rtmp.max-message-size", default: 1 << 20,
-                                                                                          range: 4096...(64 << 20)))
-            httpConnections = (try settings.int("http.max-connections", default: 2000, range: 1...1_000_000),
-                               try settings.int("http.max-connections-per-ip", default: 128, range: 1...1_000_000))
-            httpLimits.headTimeout = .milliseconds(Int64(try settings.seconds("http.head-timeout", default: 10) * 1000))
-            httpLimits.maximumHeaderBytes = try settings.int("http.max-header-bytes", default: 16384, range: 1024...(80 << 10))
-            httpLimits.maximumURILength = try settings.int("http.max-uri-bytes", default: 8192, range: 256...(64 << 10))
-            s3.limits = httpLimits
-            s3.maximumConnections = httpConnections.total
-            s3.maximumConnectionsPerAddress = httpConnections.perAddress
-            rtmp.host = settings.string("rtmp.host", default: "0.0.0.0")
-            rtmp.port = try settings.int("rtmp.port", default: 1935, range: 0...65535)
-            rtmp.maximumConnections = try settings.int("rtmp.max-connections", default: 2000, range: 1...1_000_000)
-            rtmp.session.outgoingChunkSize = try settings.int("rtmp.chunk-size", default: 4096, range: 128...65536)
-            switch settings.string("rtmp.bandwidth-check-on-connect", default: "false") {
-            case "true", "yes", "on": rtmp.session.announceBandwidthCheck = true
-            case "false", "no", "off": rtmp.session.announceBandwidthCheck = false
-            case let other: throw ValidationError("rtmp.bandwidth-check-on-connect is true or false, not \(other)")
-            }
-            rtmp.idleTimeout = try settings.seconds("rtmp.idle-timeout", default: 120)
-            rtmp.pingInterval = min(30, rtmp.idleTimeout / 3)
-            rtmp.shutdownGrace = try settings.seconds("shutdown-grace", default: 5)
-            requestedHTTPPort = try settings.optionalInt("http.port")
-            bucket = settings.string("default-bucket", default: "media")
-            s3.host = settings.string("s3.host", default: rtmp.host)
-            s3.port = try settings.int("s3.port", default: 9000, range: -1...65535)
-            s3.region = settings.string("s3.region", default: "us-east-1")
-            s3.domains = settings.string("s3.domain", default: "localhost").split(separator: ",").map {
-                $0.trimmingCharacters(in: .whitespaces)
-            }
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        guard ObjectKey.isValidBucketName(bucket) else {
-            throw ValidationError("default bucket '\(bucket)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
-        }
-
-        let external: ExternalStoreConfiguration?
-        let cacheBytes: Int64
-        do {
-            external = try StoreBackend.external(settings)
-            cacheBytes = Int64(try settings.int("store.cache-size-mb", default: 10240, range: 1...100_000_000)) << 20
-        } catch {
-            throw ValidationError("\(error)")
+        let rtmp = configuration.rtmp
+        var s3 = configuration.s3
+        let bucket = configuration.bucket
+        let external = configuration.external
+        if !FileManager.default.fileExists(atPath: folder.path) {
+            logger.notice("first start: creating the data folder \(folder.path)")
         }
         try folder.prepare(defaultBucket: bucket, addSample: external == nil, logger: logger)
         logger.info("data folder: \(folder.path)")
@@ -235,7 +185,7 @@ struct Serve: AsyncParsableCommand {
             store = remote
             logger.info("objects are kept in \(remote.location)")
             try await Self.prepareExternal(remote, defaultBucket: bucket, threadPool: threadPool, logger: logger)
-            library = CachingMediaLibrary(store: remote, folder: folder.path + "/cache", capacity: cacheBytes, logger: logger)
+            library = CachingMediaLibrary(store: remote, folder: folder.path + "/cache", capacity: configuration.cacheBytes, logger: logger)
         } else {
             let localStore = try LocalObjectStore(dataFolder: folder.path)
             embedded = localStore
@@ -250,7 +200,10 @@ struct Serve: AsyncParsableCommand {
         let resolver = MediaResolver(library: library)
         let server = RTMPServer(configuration: rtmp, resolver: resolver, router: SingleBucketRouter(bucket: bucket),
                                 group: group, threadPool: threadPool, logger: logger)
-        let rtmpPort = try await server.start()
+        let rtmpPort = try await Listener.bind("the RTMP listener", host: rtmp.host, port: rtmp.port, flag: "--rtmp-port") {
+            try await server.start()
+        }
+        let publicURL = try PublicURL.resolve(settings, rtmpPort: rtmpPort)
 
         var s3Server: S3APIServer?
         if s3.port >= 0, embedded == nil {
@@ -260,49 +213,50 @@ struct Serve: AsyncParsableCommand {
                 let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
                 s3.credentials = [keys.accessKey: keys.secretKey]
             } catch {
-                throw ValidationError("\(error)")
+                throw CommandFailure("\(error)")
             }
             let api = S3APIServer(store: embedded, configuration: s3, group: group, threadPool: threadPool, logger: logger)
-            try await api.start()
+            try await Listener.bind("the S3 API", host: s3.host, port: s3.port, flag: "--s3-port") { try await api.start() }
             s3Server = api
         }
 
-        let http = PublicHTTPServer(group: group, logger: logger, limits: httpLimits, maximumConnections: httpConnections.total,
-                                    maximumConnectionsPerAddress: httpConnections.perAddress)
-        if let requestedHTTPPort, requestedHTTPPort >= 0 {
-            try await http.start(host: rtmp.host, port: requestedHTTPPort)
-        } else if requestedHTTPPort == nil {
+        let http = PublicHTTPServer(group: group, logger: logger, limits: configuration.httpLimits,
+                                    maximumConnections: configuration.httpConnections.total,
+                                    maximumConnectionsPerAddress: configuration.httpConnections.perAddress)
+        if let requested = configuration.requestedHTTPPort, requested >= 0 {
+            try await Listener.bind("the public HTTP listener", host: rtmp.host, port: requested, flag: "--http-port") {
+                try await http.start(host: rtmp.host, port: requested)
+            }
+        } else if configuration.requestedHTTPPort == nil {
             do {
                 try await http.start(host: rtmp.host, port: 80)
             } catch {
-                logger.notice("cannot bind HTTP port 80 (\(error)); using 8080 instead")
-                try await http.start(host: rtmp.host, port: 8080)
+                logger.notice("cannot bind HTTP port 80 (\(Listener.reason(error))); using 8080 instead")
+                try await Listener.bind("the public HTTP listener", host: rtmp.host, port: 8080, flag: "--http-port") {
+                    try await http.start(host: rtmp.host, port: 8080)
+                }
             }
         }
         var watcher: WatchFolder?
         var runner: JobRunner?
-        let watchFolder = settings.string("watch.folder", default: "")
-        if !watchFolder.isEmpty {
+        if let watch = configuration.watch {
             do {
                 let queue = try JobQueue(dataFolder: folder.path)
-                var jobs = try JobRunnerConfiguration.located(workFolder: folder.path + "/work",
-                                                              presetsDir: settings.string("presets-dir", default: ""))
-                jobs.concurrency = try settings.int("jobs.concurrency", default: 1, range: 1...64)
-                jobs.baseURL = "rtmp://127.0.0.1:\(rtmpPort)/cfx/st"
+                var jobs = try JobRunnerConfiguration.located(workFolder: folder.path + "/work", presetsDir: watch.presetsDir)
+                jobs.concurrency = watch.concurrency
+                jobs.baseURL = publicURL.url
                 let jobRunner = JobRunner(queue: queue, store: store, configuration: jobs, logger: logger)
-                let template = JobSpec(input: "", preset: settings.string("watch.preset", default: "dynamic-streaming"), bucket: bucket,
-                                       prefix: settings.string("watch.prefix", default: ""), acl: "public-read")
-                let watch = WatchFolder(folder: watchFolder, queue: queue, template: template,
-                                        stableFor: try settings.seconds("watch.stable-seconds", default: 2), logger: logger)
-                try watch.start()
+                let template = JobSpec(input: "", preset: watch.preset, bucket: bucket, prefix: watch.prefix, acl: "public-read")
+                let watcherOfFolder = WatchFolder(folder: watch.folder, queue: queue, template: template, stableFor: watch.stableSeconds,
+                                                  logger: logger)
+                try watcherOfFolder.start()
                 try jobRunner.start()
-                watcher = watch
+                watcher = watcherOfFolder
                 runner = jobRunner
-            } catch let error as ValidationError {
-                throw error
             } catch {
-                throw ValidationError("cannot watch \(watchFolder): \(error)")
+                throw CommandFailure("cannot watch \(watch.folder): \(error)")
             }
+            logger.info("\(publicURL.notice)")
         }
         logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")
 
@@ -342,7 +296,7 @@ extension Serve {
         } catch let error as StoreError where error.code == .serviceUnavailable {
             logger.warning("the external store is not reachable yet: \(error)")
         } catch {
-            throw ValidationError("the external store: \(error)")
+            throw CommandFailure("the external store: \(error)")
         }
     }
 }

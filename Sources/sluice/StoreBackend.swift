@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceCommandLine
 import SluiceStore
 
 /// Which bucket store the commands work on: the embedded one in the data folder (the
@@ -7,11 +8,6 @@ import SluiceStore
 /// command reads the same settings (`DATA/sluice.yml`, then `SLUICE_STORE_*` variables),
 /// so `sluice serve`, `sluice bucket` and the job runner always agree.
 enum StoreBackend {
-    static let settingKeys = [
-        "store.backend", "store.endpoint", "store.region", "store.bucket", "store.prefix",
-        "store.access-key", "store.secret-key", "store.cache-size-mb",
-    ]
-
     static let defaults = [
         "store.backend": "local", "store.endpoint": "none", "store.region": "us-east-1", "store.bucket": "none",
         "store.prefix": "", "store.access-key": "none", "store.secret-key": "none", "store.cache-size-mb": "10240",
@@ -27,14 +23,14 @@ enum StoreBackend {
         """
 
     /// The external service's settings, or nil for the embedded store.
-    static func external(_ settings: Settings) throws -> ExternalStoreConfiguration? {
+    static func external(_ settings: Settings) throws(Settings.Problem) -> ExternalStoreConfiguration? {
         let backend = settings.string("store.backend", default: "local").lowercased()
         switch backend {
         case "local": return nil
         case "s3": break
         default: throw Settings.Problem(description: "store.backend must be local or s3, not '\(backend)'")
         }
-        func required(_ key: String) throws -> String {
+        func required(_ key: String) throws(Settings.Problem) -> String {
             let value = settings.string(key, default: "")
             if value.isEmpty {
                 throw Settings.Problem(description: "store.backend is s3, so \(key) must be set (in sluice.yml or \(Settings.environmentName(key)))")
@@ -57,6 +53,6 @@ enum StoreBackend {
 
     /// For the commands that take no settings flags: reads `sluice.yml` and the environment.
     static func open(folder: DataFolder) throws -> any ObjectStore {
-        try open(folder: folder, settings: try Settings.load(dataFolder: folder.path, known: Serve.knownSettings))
+        try open(folder: folder, settings: try Settings.load(dataFolder: folder.path))
     }
 }

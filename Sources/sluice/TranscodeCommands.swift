@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCommandLine
 import SluiceJobs
 
 /// `sluice encode` and `sluice presets` live in `sluice-transcode`, the only executable
@@ -8,12 +9,12 @@ import SluiceJobs
 enum TranscodeHandOver {
     static func exec(_ arguments: [String]) throws -> Never {
         guard let executable = TranscodeWorker.locate() else {
-            throw ValidationError("sluice-transcode is not installed beside sluice: build it with `swift build --product sluice-transcode`")
+            throw CommandFailure("sluice-transcode is not installed beside sluice: build it with `swift build --product sluice-transcode`")
         }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         StopSignal.unblockAll()
         execv(executable, argv)
-        throw ValidationError("cannot start \(executable): \(String(cString: strerror(errno)))")
+        throw CommandFailure("cannot start \(executable): \(String(cString: strerror(errno)))")
     }
 }
 

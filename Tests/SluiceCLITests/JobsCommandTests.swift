@@ -77,6 +77,10 @@ final class JobsCommandTests: XCTestCase {
         let listing = try SluiceProcess.run(["jobs", "list", "--data", data])
         XCTAssertEqual(listing.output.components(separatedBy: "  done  ").count - 1, 2, listing.output)
         XCTAssertTrue(listing.output.contains("failed") && listing.output.contains("corrupt.mp4"), listing.output)
+        // `jobs show` says where each upload is now, not the processing path it had.
+        let failedID = try XCTUnwrap(listing.output.split(separator: "\n").first { $0.contains("corrupt.mp4") }?.split(separator: " ").first)
+        let failedJob = try SluiceProcess.run(["jobs", "show", String(failedID), "--data", data]).output
+        XCTAssertTrue(failedJob.contains("input: corrupt.mp4, now \(uploads)/failed/corrupt.mp4"), failedJob)
 
         // Published and playable at once, under talks/ASSET/.
         let output = root + "/played.flv"
@@ -115,6 +119,7 @@ final class JobsCommandTests: XCTestCase {
         let song = try await TestMedia.shared.path(.mp3)
         let root = try temporaryFolder()
         let data = root + "/data", uploads = root + "/uploads"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)  // as a first `sluice serve` makes it
         try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: song, toPath: uploads + "/poison.mp3")
         try FileManager.default.copyItem(atPath: song, toPath: uploads + "/fine.mp3")
@@ -153,6 +158,7 @@ final class JobsCommandTests: XCTestCase {
         let source = try await TestMedia.shared.path(.flv720p)
         let root = try temporaryFolder()
         let data = root + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)  // as a first `sluice serve` makes it
         try FileManager.default.copyItem(atPath: source, toPath: root + "/long.flv")
         try "inputs: [long.flv]\nprefix: cancelled\n".write(toFile: root + "/job.yml", atomically: true, encoding: .utf8)
         XCTAssertEqual(try SluiceProcess.run(["jobs", "submit", root + "/job.yml", "--data", data]).status, 0)
@@ -185,6 +191,7 @@ final class JobsCommandTests: XCTestCase {
         let source = try await TestMedia.shared.path(.flv720p)
         let root = try temporaryFolder()
         let data = root + "/data", uploads = root + "/uploads"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)  // as a first `sluice serve` makes it
         try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
         func startWatch() throws -> Process {
             let process = Process()
@@ -234,6 +241,7 @@ final class JobsCommandTests: XCTestCase {
         let song = try await TestMedia.shared.path(.mp3)
         let root = try temporaryFolder()
         let data = root + "/data", uploads = root + "/uploads"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)  // as a first `sluice serve` makes it
         try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: song, toPath: uploads + "/tone.mp3")
         try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: URL(fileURLWithPath: uploads + "/broken.mp3"))
@@ -288,6 +296,7 @@ final class JobsCommandTests: XCTestCase {
         let source = try await TestMedia.shared.path(.source480)
         let root = try temporaryFolder()
         let data = root + "/data", uploads = root + "/uploads"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)  // as a first `sluice serve` makes it
         try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
         let disk = try await SmallFileSystem.mount(at: data, megabytes: 1)
         defer { disk.unmount() }

@@ -151,7 +151,7 @@ final class ServeCommandTests: XCTestCase {
     func testBucketCommandsChangeWhatTheRunningServerStreams() async throws {
         try ExternalTool.require("rtmpdump")
         let data = try temporaryFolder()
-        let (process, port, _, _) = try await Self.startServer(data: data)
+        let (process, port, _, logFile) = try await Self.startServer(data: data)
         defer { process.terminate() }
         let sample = data + "/buckets/media/sample.flv"
         let put = try run(["bucket", "put", sample, "media/talks/private.flv", "--data", data])
@@ -175,6 +175,43 @@ final class ServeCommandTests: XCTestCase {
         let missing = try run(["bucket", "rm", "media/nope.flv", "--data", data])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.output.contains("NoSuchKey"), missing.output)
+
+        // One line per play with its outcome: private and missing are told apart in the
+        // log (the player hears StreamNotFound for both), and a finished play says how much.
+        let log = try String(contentsOfFile: logFile, encoding: .utf8)
+        XCTAssertTrue(log.contains("play media/talks/private.flv: private (talks/private.flv is not public-read) "
+                                   + "(NetStream.Play.StreamNotFound), client 127.0.0.1"), log)
+        XCTAssertTrue(log.contains("play media/talks/private.flv: not found (NetStream.Play.StreamNotFound), client 127.0.0.1"), log)
+        XCTAssertTrue(log.contains("play media/talks/private.flv: playing from 0 ms, buffer 1000 ms, client 127.0.0.1"), log)
+        let ended = log.split(separator: "\n").first { $0.contains("play media/talks/private.flv: complete") || $0.contains("play media/talks/private.flv: ended by disconnect") }
+        XCTAssertNotNil(ended, log)
+        XCTAssertTrue(ended?.contains(" bytes in ") == true && ended?.hasSuffix(", client 127.0.0.1") == true, "\(ended ?? "")")
+    }
+
+    /// `log-format: json` (here SLUICE_LOG_FORMAT) writes one JSON object per line, with
+    /// the metadata as fields, for log shippers.
+    func testJSONLogFormatForLogShippers() async throws {
+        try ExternalTool.require("rtmpdump")
+        let data = try temporaryFolder()
+        let (process, port, _, logFile) = try await Self.startServer(data: data, environment: ["SLUICE_LOG_FORMAT": "json"])
+        let played = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "sample.flv", "-o", "/dev/null"],
+                                                timeout: 30)
+        XCTAssertEqual(played.status, 0, played.standardError)
+        process.terminate()
+        process.waitUntilExit()
+        let lines = try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n")
+        XCTAssertGreaterThan(lines.count, 5)
+        var objects: [[String: Any]] = []
+        for line in lines {
+            let object = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+            XCTAssertNotNil(object["time"] as? String, "\(line)")
+            XCTAssertNotNil(object["level"] as? String, "\(line)")
+            objects.append(object)
+        }
+        let play = try XCTUnwrap(objects.first { ($0["message"] as? String)?.hasPrefix("play media/sample.flv: playing") == true }, "\(lines)")
+        XCTAssertEqual(play["client"] as? String, "127.0.0.1")
+        XCTAssertEqual(play["level"] as? String, "info")
+        XCTAssertTrue(objects.contains { ($0["message"] as? String) == "stopped" }, "\(lines)")
     }
 
     /// `sluice serve` makes an S3 key pair on first start and prints it; with it the AWS
@@ -207,6 +244,17 @@ final class ServeCommandTests: XCTestCase {
         let publish = try await ExternalTool.run([aws] + endpoint + ["s3api", "put-object-acl", "--bucket", "media", "--key", "uploads/clip.flv",
                                                                      "--acl", "public-read"], environment: environment)
         XCTAssertEqual(publish.status, 0, publish.standardError)
+        let anonymous = try await ExternalTool.run([aws] + endpoint + ["--no-sign-request", "s3api", "head-object", "--bucket", "media",
+                                                                       "--key", "secret.flv"], environment: environment)
+        XCTAssertNotEqual(anonymous.status, 0)
+        // One line per S3 request at info, with the reason of a refusal that the anonymous
+        // client itself is not told.
+        let requests = try String(contentsOfFile: logFile, encoding: .utf8)
+        XCTAssertNotNil(requests.range(of: #"info sluice: .*S3 127\.0\.0\.1 PUT /media/uploads/clip\.flv PutObject 200 0 bytes [0-9.]+ ms id=[0-9A-F]{16}"#,
+                                       options: .regularExpression), requests)
+        XCTAssertTrue(requests.contains("S3 127.0.0.1 PUT /media/uploads/clip.flv PutObjectAcl 200 0 bytes"), requests)
+        XCTAssertTrue(requests.contains("S3 127.0.0.1 HEAD /media/secret.flv HeadObject 403 0 bytes"), requests)
+        XCTAssertTrue(requests.contains("AccessDenied: unsigned request for an object that does not exist"), requests)
         let output = data + "/clip.flv"
         let played = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "uploads/clip", "-o", output], timeout: 30)
         XCTAssertEqual(played.status, 0, played.standardError)
@@ -319,7 +367,10 @@ final class EncodeCommandTests: XCTestCase {
             XCTAssertEqual(probe.output.trimmingCharacters(in: .whitespacesAndNewlines), "\(planned["width"]!),\(planned["height"]!)")
         }
         let f4m = try String(contentsOfFile: out + "/source480/source480.f4m", encoding: .utf8)
-        XCTAssertTrue(f4m.contains("<baseURL>rtmp://127.0.0.1:1935/cfx/st</baseURL>"), f4m)
+        // No --base-url and no data folder: the host name and the default port, said aloud.
+        let guessed = "rtmp://\(PublicURLTests.hostName):1935/cfx/st"
+        XCTAssertTrue(f4m.contains("<baseURL>\(guessed)</baseURL>"), f4m)
+        XCTAssertTrue(result.output.contains("manifests point players at \(guessed) (guessed"), result.output)
         XCTAssertTrue(f4m.contains("<media url=\"source480/480p\" bitrate=\"1350\" width=\"854\" height=\"480\"/>"), f4m)
         let smil = try String(contentsOfFile: out + "/source480/source480.smil", encoding: .utf8)
         XCTAssertTrue(smil.contains("<video src=\"source480/240p.flv\" system-bitrate=\"375000\" width=\"428\" height=\"240\"/>"), smil)

@@ -77,6 +77,7 @@ final class StoppingTests: XCTestCase {
         let source = try await TestMedia.shared.path(.flv720p)
         let root = try temporaryFolder()
         let data = root + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)  // as a first `sluice serve` makes it
         try FileManager.default.copyItem(atPath: source, toPath: root + "/long.flv")
         try "inputs: [long.flv]\nprefix: stopped\n".write(toFile: root + "/job.yml", atomically: true, encoding: .utf8)
         XCTAssertEqual(try SluiceProcess.run(["jobs", "submit", root + "/job.yml", "--data", data]).status, 0)

@@ -13,10 +13,15 @@ public protocol MediaLibrary: Sendable {
     func openMedia(bucket: String, key: String) -> MediaFile?
     /// False when opening may wait on the network: then it happens only off the event loop.
     var opensWithoutWaiting: Bool { get }
+    /// True when the object exists but may not be streamed, asked after `openMedia` gave
+    /// nil so that the log can say "private" rather than "not found". Cheap libraries
+    /// answer; one that would have to ask a remote service says false.
+    func isPrivateObject(bucket: String, key: String) -> Bool
 }
 
 extension MediaLibrary {
     public var opensWithoutWaiting: Bool { true }
+    public func isPrivateObject(bucket: String, key: String) -> Bool { false }
 }
 
 /// Checks on object keys and bucket names that every library applies before touching a path.

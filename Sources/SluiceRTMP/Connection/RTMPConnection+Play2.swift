@@ -28,7 +28,7 @@ extension RTMPConnection {
             playlists[streamID] = nil
             switches[streamID] = nil
             if let playback = playbacks.removeValue(forKey: streamID) {
-                logger.info("play stopped by client", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
+                logPlay(playback, "stopped by the client")
                 VODPlayback.writeStopped(streamID: streamID, name: playback.name, clientID: session.clientID,
                                          amf3: session.isAMF3, encoder: &encoder, into: &output)
             }

@@ -32,7 +32,7 @@ extension RTMPConnection {
                 switches[streamID] = nil
                 if !session.hasStream(streamID) { bufferLengths[streamID] = nil }  // deleted
                 if let playback = playbacks.removeValue(forKey: streamID) {
-                    logger.info("play stopped by client", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
+                    logPlay(playback, "stopped by the client")
                 }
             case .receive(let streamID, let audio, let video):
                 playbacks[streamID]?.receive(audio: audio, video: video)
@@ -69,7 +69,7 @@ extension RTMPConnection {
 
     func stopPlayback(_ streamID: UInt32, reason: String) {
         guard let playback = playbacks.removeValue(forKey: streamID) else { return }
-        logger.warning("play failed", metadata: ["stream": "\(playback.name)", "reason": "\(reason)"])
+        logPlay(playback, "failed (NetStream.Play.Failed): \(reason)", level: .warning)
         encoder.write(session.onStatus(streamID: streamID, FMS.status(
             "NetStream.Play.Failed", level: "error", description: "Playback failed: \(reason)")), into: &output)
     }
@@ -137,10 +137,10 @@ extension RTMPConnection {
             return
         }
         playbacks[request.streamID] = playback
-        logger.info("play", metadata: [
-            "stream": "\(request.name)", "object": "\(opened.key)",
-            "start": "\(request.start.map { "\($0) ms" } ?? "beginning")", "buffer": "\(playback.bufferLength)",
-        ])
+        playback.startedAt = now
+        playback.objectKey = opened.key
+        logPlay(playback, "playing from \(request.start.map { "\($0) ms" } ?? "the beginning"), buffer \(playback.bufferLength) ms",
+                totals: false)
     }
 
     func streamNotFound(_ request: RTMPSession.PlayRequest, _ failure: MediaResolver.Failure) {
@@ -148,10 +148,14 @@ extension RTMPConnection {
         switch failure {
         case .notFound:
             description = "Failed to play \(request.name); stream not found."
-            logger.info("play: stream not found", metadata: ["stream": "\(request.name)"])
+            logRefusedPlay(request.name, "not found")
+        case .privateObject(let key):
+            // The player is told what it would be told of a missing stream.
+            description = "Failed to play \(request.name); stream not found."
+            logRefusedPlay(request.name, "private (\(key) is not public-read)")
         case .unplayable(let key, let reason):
             description = "Failed to play \(request.name); \(reason)."
-            logger.warning("play: cannot read media", metadata: ["object": "\(key)", "reason": "\(reason)"])
+            logRefusedPlay(request.name, "cannot read \(key): \(reason)", level: .warning)
         }
         encoder.write(session.onStatus(streamID: request.streamID, FMS.status(
             "NetStream.Play.StreamNotFound", level: "error", description: description,
@@ -162,6 +166,7 @@ extension RTMPConnection {
     /// when more could be sent at once: the driver calls again while the peer takes it.
     /// Otherwise `nextWakeUp` says when something is next due.
     public func pump(now: UInt64) -> Bool {
+        latestNow = max(latestNow, now)
         guard case .chunks = phase else { return false }
         // Every stream says again when it is next due.
         pacingWakeUp = .max
@@ -182,7 +187,7 @@ extension RTMPConnection {
             case .finished:
                 playbacks.removeValue(forKey: streamID)
                 switches[streamID] = nil
-                logger.info("play complete", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
+                logPlay(playback, "complete")
                 _ = playNextInPlaylist(streamID, after: playback)
             case .reachedSwitchPoint:
                 completeSwitch(streamID, now: now)

@@ -39,7 +39,7 @@ public final class RTMPConnection {
     let configuration: RTMPServerConfiguration
     var logger: Logger
     private let limitLog: LimitLog
-    private let peerAddress: String
+    let peerAddress: String
 
     var phase: Phase
     private var decoder: ChunkDecoder
@@ -76,6 +76,8 @@ public final class RTMPConnection {
     // Time.
     private let connectedAt: UInt64
     private var lastInbound: UInt64
+    /// The latest time any entry point was given: for durations in log lines.
+    var latestNow: UInt64
     private var housekeepingDue: UInt64
     /// The earliest time a paced stream has something to send.
     var pacingWakeUp: UInt64 = .max
@@ -115,6 +117,7 @@ public final class RTMPConnection {
         session = RTMPSession(configuration: configuration.session, router: router, clientID: clientID)
         connectedAt = now
         lastInbound = now
+        latestNow = now
         housekeepingDue = now + Self.housekeepingPeriod(configuration)
     }
 
@@ -153,6 +156,7 @@ public final class RTMPConnection {
     /// Bytes from the peer.
     public func receive(_ bytes: ByteBuffer, now: UInt64) {
         lastInbound = now
+        latestNow = max(latestNow, now)
         switch phase {
         case .handshake(var handshake):
             do {
@@ -188,6 +192,7 @@ public final class RTMPConnection {
     /// The time has come (`nextWakeUp`): timeouts and pings. Paced streams are sent by
     /// the `pump` that follows.
     public func wake(now: UInt64) {
+        latestNow = max(latestNow, now)
         if now >= pacingWakeUp { pacingWakeUp = .max }
         if let result = bandwidthCheck?.expire(now: now) { finishBandwidthCheck(result) }
         guard now >= housekeepingDue else { return }
@@ -207,7 +212,7 @@ public final class RTMPConnection {
     /// The peer is gone: say what it was playing.
     public func disconnected() {
         for playback in playbacks.values where !playback.isFinished {
-            logger.info("play ended by disconnect", metadata: ["stream": "\(playback.name)", "bytes": "\(playback.bytesSent)"])
+            logPlay(playback, "ended by disconnect")
         }
         playbacks.removeAll()
         phase = .closing
@@ -302,6 +307,7 @@ public final class RTMPConnection {
 
     /// The answer to a `MediaOpenRequest`.
     public func mediaOpened(_ id: UInt64, _ result: Result<ReaderBox, MediaResolver.Failure>, now: UInt64) {
+        latestNow = max(latestNow, now)
         guard let purpose = opensOutstanding.removeValue(forKey: id), case .chunks = phase else { return }
         switch purpose {
         case .play(let request, let previous):

@@ -13,6 +13,9 @@ public struct MediaResolver: Sendable {
     public enum Failure: Error, Equatable, Sendable {
         /// No such object (or a name that is refused as if it did not exist).
         case notFound
+        /// The object exists but is private. Players are answered as for `notFound`; the
+        /// difference is for the server's log.
+        case privateObject(key: String)
         /// The object exists but is not media Sluice can play.
         case unplayable(key: String, reason: String)
     }
@@ -23,9 +26,13 @@ public struct MediaResolver: Sendable {
     public func open(_ name: String, route: StreamRoute, onlyIfIndexed: Bool = false) -> Result<ReaderBox, Failure>? {
         guard let playpath = Playpath(name) else { return .failure(.notFound) }
         if onlyIfIndexed, !library.opensWithoutWaiting { return nil }
+        var refused: String?
         for candidate in playpath.candidateKeys {
             let key = route.keyPrefix + candidate
-            guard let file = library.openMedia(bucket: route.bucket, key: key) else { continue }
+            guard let file = library.openMedia(bucket: route.bucket, key: key) else {
+                if refused == nil, library.isPrivateObject(bucket: route.bucket, key: key) { refused = key }
+                continue
+            }
             if onlyIfIndexed, !cache.contains(file.identity) { return nil }
             do {
                 return .success(ReaderBox(reader: try playpath.container.openReader(file, cache: cache), key: key))
@@ -33,7 +40,7 @@ public struct MediaResolver: Sendable {
                 return .failure(.unplayable(key: key, reason: error.description))
             }
         }
-        return .failure(.notFound)
+        return .failure(refused.map { .privateObject(key: $0) } ?? .notFound)
     }
 }
 

@@ -51,6 +51,10 @@ public final class VODPlayback {
     private var endTimestamp: UInt64?
     private let requestedLength: UInt32?
     public private(set) var bytesSent: UInt64 = 0
+    /// When the play started (the connection's clock), and the object it reads: for the
+    /// line each play logs when it ends.
+    public var startedAt: UInt64 = 0
+    public var objectKey = ""
     public private(set) var lastTimestamp: UInt32 = 0
     /// Added to every timestamp sent: a playlist's later items continue the timeline of
     /// the items before them, as FMS plays `play(name, start, len, false)` lists.

@@ -8,6 +8,9 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// Extra elements (`Key`, `BucketName`, `UploadId`…) in the document.
     public var details: [(String, String)] = []
+    /// Why, for the server's log only, where the client must not learn it (an anonymous
+    /// caller is told AccessDenied whether the object is private or missing).
+    var logReason: String?
 
     public init(_ code: String, _ status: HTTPResponseStatus, _ message: String, details: [(String, String)] = []) {
         self.code = code
@@ -32,7 +35,11 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         self.init(error.code.rawValue, status, error.message)
     }
 
-    static func accessDenied(_ message: String = "Access Denied") -> S3Error { S3Error("AccessDenied", .forbidden, message) }
+    static func accessDenied(_ message: String = "Access Denied", reason: String? = nil) -> S3Error {
+        var error = S3Error("AccessDenied", .forbidden, message)
+        error.logReason = reason
+        return error
+    }
     static func malformedXML(_ what: String) -> S3Error {
         S3Error("MalformedXML", .badRequest, "The XML you provided was not well-formed or did not validate against our published schema (\(what)).")
     }

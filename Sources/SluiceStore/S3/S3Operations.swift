@@ -182,15 +182,15 @@ extension S3RequestHandler {
     /// anonymous callers, who may not learn what exists).
     func anonymous(_ call: S3Call) async throws -> S3Reply {
         guard call.operation.isAnonymousRead, let bucket = call.operation.bucket, let key = Self.keyOf(call.operation) else {
-            throw S3Error.accessDenied()
+            throw S3Error.accessDenied(reason: "an unsigned request may only GET or HEAD a public-read object")
         }
         let info: ObjectInfo
         do {
             info = try await onStore { try $0.headObject(bucket: bucket, key: key) }
         } catch {
-            throw S3Error.accessDenied()
+            throw S3Error.accessDenied(reason: "unsigned request for an object that does not exist (\(error))")
         }
-        guard info.acl == .publicRead else { throw S3Error.accessDenied() }
+        guard info.acl == .publicRead else { throw S3Error.accessDenied(reason: "unsigned request for a private object") }
         return try getObject(call, info: info)
     }
 

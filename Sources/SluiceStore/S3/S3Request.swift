@@ -45,6 +45,34 @@ public enum S3Operation: Equatable, Sendable {
         }
     }
 
+    /// The operation's name in S3's API reference, for the access log.
+    public var name: String {
+        switch self {
+        case .listBuckets: return "ListBuckets"
+        case .createBucket: return "CreateBucket"
+        case .deleteBucket: return "DeleteBucket"
+        case .headBucket: return "HeadBucket"
+        case .getBucketLocation: return "GetBucketLocation"
+        case .getBucketACL: return "GetBucketAcl"
+        case .listObjects(_, let version2): return version2 ? "ListObjectsV2" : "ListObjects"
+        case .listMultipartUploads: return "ListMultipartUploads"
+        case .deleteObjects: return "DeleteObjects"
+        case .putObject: return "PutObject"
+        case .copyObject: return "CopyObject"
+        case .getObject: return "GetObject"
+        case .headObject: return "HeadObject"
+        case .deleteObject: return "DeleteObject"
+        case .getObjectACL: return "GetObjectAcl"
+        case .putObjectACL: return "PutObjectAcl"
+        case .createMultipartUpload: return "CreateMultipartUpload"
+        case .uploadPart: return "UploadPart"
+        case .completeMultipartUpload: return "CompleteMultipartUpload"
+        case .abortMultipartUpload: return "AbortMultipartUpload"
+        case .listParts: return "ListParts"
+        case .notImplemented, .invalid, .invalidArgument: return "-"
+        }
+    }
+
     /// Whether an anonymous caller may ask for it (then only on public-read objects).
     public var isAnonymousRead: Bool {
         switch self {

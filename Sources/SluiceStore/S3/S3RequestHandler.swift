@@ -70,17 +70,12 @@ struct S3RequestHandler: Sendable {
                     let running = tracker.mark(id, busy: true)
                     let started = ContinuousClock.now
                     let requestID = Self.requestID()
-                    var (reply, resource) = await respond(head, connection: connection, requestID: requestID)
-                    let status: HTTPResponseStatus
-                    switch reply {
-                    case .data(let s, _, _), .empty(let s, _), .file(let s, _, _, _): status = s
-                    }
+                    var answer = await respond(head, connection: connection, requestID: requestID)
                     // A server that is stopping answers this request, then closes.
                     let keepAlive = head.isKeepAlive && running
-                    if !keepAlive { reply = Self.closing(reply) }
-                    try await write(reply, for: head, requestID: requestID, connection: connection)
-                    let level: Logger.Level = status.code >= 500 ? .warning : .debug
-                    logger.log(level: level, "S3 \(head.method) \(resource) \(status.code) \(started.duration(to: .now))")
+                    if !keepAlive { answer.reply = Self.closing(answer.reply) }
+                    try await write(answer.reply, for: head, requestID: requestID, connection: connection)
+                    logRequest(head, answer, started: started, requestID: requestID, peer: channel.channel.remoteAddress)
                     let reusable = await connection.finishRequest()
                     if !keepAlive || !reusable || !tracker.mark(id, busy: false) { break }
                 }
@@ -88,6 +83,25 @@ struct S3RequestHandler: Sendable {
         } catch {
             logger.debug("S3 connection ended: \(error)")
         }
+    }
+
+    /// One line per request, as an access log: who, what, the answer, its size, how long,
+    /// the request id a client reports, and for a refusal its S3 code and why.
+    func logRequest(_ head: HTTPRequestHead, _ answer: S3Answer, started: ContinuousClock.Instant, requestID: String, peer: SocketAddress?) {
+        let status: HTTPResponseStatus
+        let bytes: Int
+        switch answer.reply {
+        case .data(let s, _, let body): status = s; bytes = head.method == .HEAD ? 0 : body.utf8.count
+        case .empty(let s, _): status = s; bytes = 0
+        case .file(let s, _, _, let range): status = s; bytes = head.method == .HEAD ? 0 : range.count
+        }
+        let elapsed = started.duration(to: .now).components
+        let milliseconds = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
+        let client = peer?.ipAddress ?? "-"
+        var line = "S3 \(client) \(head.method) \(answer.resource) \(answer.operation) \(status.code) \(bytes) bytes "
+            + "\(String(format: "%.1f", milliseconds)) ms id=\(requestID)"
+        if let failure = answer.failure { line += " \(failure.code): \(failure.logReason ?? failure.message)" }
+        logger.log(level: status.code >= 500 ? .warning : .info, "\(line)")
     }
 
     static func closing(_ reply: S3Reply) -> S3Reply {
@@ -160,23 +174,36 @@ struct S3RequestHandler: Sendable {
 
     // MARK: Dispatch
 
-    func respond(_ head: HTTPRequestHead, connection: S3Connection, requestID: String) async -> (S3Reply, String) {
+    /// What a request was answered, for the writer and the access log.
+    struct S3Answer {
+        var reply: S3Reply
+        /// `/BUCKET/KEY`, `/BUCKET` or `/`.
+        var resource: String
+        /// S3's name of the operation (`PutObjectAcl`…).
+        var operation: String
+        /// The error when the request was refused.
+        var failure: S3Error?
+    }
+
+    func respond(_ head: HTTPRequestHead, connection: S3Connection, requestID: String) async -> S3Answer {
         var call = authenticator.call(for: head, requestID: requestID)
         let operation = call.operation
-        let resource = (operation.bucket.map { "/" + $0 } ?? "") + Self.keyOf(operation).map { "/" + $0 } .orEmpty
+        let named = (operation.bucket.map { "/" + $0 } ?? "") + Self.keyOf(operation).map { "/" + $0 } .orEmpty
+        let resource = named.isEmpty ? "/" : named
+        let name = operation.name
+        let failure: S3Error
         do {
             try authenticator.authenticate(&call, now: Date())
-            return (try await perform(call, connection: connection), resource.isEmpty ? "/" : resource)
+            return S3Answer(reply: try await perform(call, connection: connection), resource: resource, operation: name)
         } catch let error as S3Error {
-            return (.data(error.status, [], error.document(resource: resource.isEmpty ? "/" : resource, requestID: requestID)), resource)
+            failure = error
         } catch let error as StoreError {
-            let s3 = S3Error(error)
-            return (.data(s3.status, [], s3.document(resource: resource, requestID: requestID)), resource)
+            failure = S3Error(error)
         } catch {
-            let s3 = S3Error("InternalError", .internalServerError, "\(error)")
-            logger.error("S3 \(head.method) \(resource): \(error)")
-            return (.data(s3.status, [], s3.document(resource: resource, requestID: requestID)), resource)
+            failure = S3Error("InternalError", .internalServerError, "\(error)")
         }
+        return S3Answer(reply: .data(failure.status, [], failure.document(resource: resource, requestID: requestID)), resource: resource,
+                        operation: name, failure: failure)
     }
 
     static func keyOf(_ operation: S3Operation) -> String? {

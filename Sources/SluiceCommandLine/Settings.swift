@@ -7,19 +7,23 @@ import SluiceYAML
 /// Every setting has one dotted name (`rtmp.port`); the environment variable is that
 /// name upper-cased with dots and hyphens as underscores (`SLUICE_RTMP_PORT`), and the
 /// file nests it (`rtmp:` / `  port: 1935`).
-struct Settings {
-    struct Problem: Error, CustomStringConvertible {
-        var description: String
+public struct Settings: Sendable {
+    public struct Problem: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
     }
 
-    private(set) var values: [String: (value: String, source: String)] = [:]
+    public private(set) var values: [String: (value: String, source: String)] = [:]
 
-    static func environmentName(_ key: String) -> String {
+    /// No settings: every value is its default.
+    public init() {}
+
+    public static func environmentName(_ key: String) -> String {
         "SLUICE_" + key.uppercased().replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_")
     }
 
     /// Reads the layers below the flags.
-    static func load(dataFolder: String, known: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
+    public static func load(dataFolder: String, known: [String] = Settings.knownKeys, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
         var settings = Settings()
         let file = dataFolder + "/sluice.yml"
         if FileManager.default.fileExists(atPath: file) {
@@ -69,21 +73,21 @@ struct Settings {
         return result
     }
 
-    mutating func override(_ key: String, _ value: CustomStringConvertible?, flag: String) {
+    public mutating func override(_ key: String, _ value: CustomStringConvertible?, flag: String) {
         if let value { values[key] = (value.description, "flag \(flag)") }
     }
 
     /// The value and where it came from, for `--print-settings`.
-    func describe(_ key: String, default fallback: String) -> (String, String) {
+    public func describe(_ key: String, default fallback: String) -> (String, String) {
         if let entry = values[key] { return (entry.value, entry.source) }
         return (fallback, "default")
     }
 
-    func string(_ key: String, default fallback: String) -> String {
+    public func string(_ key: String, default fallback: String) -> String {
         values[key]?.value ?? fallback
     }
 
-    func optionalInt(_ key: String) throws -> Int? {
+    public func optionalInt(_ key: String) throws(Problem) -> Int? {
         guard let entry = values[key] else { return nil }
         guard let value = Int(entry.value) else {
             throw Problem(description: "\(entry.source): '\(key)' must be a whole number, not '\(entry.value)'")
@@ -91,7 +95,7 @@ struct Settings {
         return value
     }
 
-    func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+    public func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(Problem) -> Int {
         let value = try optionalInt(key) ?? fallback
         guard range.contains(value) else {
             throw Problem(description: "\(values[key]?.source ?? "default"): '\(key)' must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
@@ -99,7 +103,7 @@ struct Settings {
         return value
     }
 
-    func seconds(_ key: String, default fallback: Double) throws -> Double {
+    public func seconds(_ key: String, default fallback: Double) throws(Problem) -> Double {
         guard let entry = values[key] else { return fallback }
         // At most a year: the value becomes a whole number of milliseconds later on.
         guard let value = Double(entry.value), value > 0, value <= 31_536_000 else {
@@ -107,4 +111,18 @@ struct Settings {
         }
         return value
     }
+
+    /// Every setting a data folder's `sluice.yml` may hold. One list for every command:
+    /// `sluice bucket` or `sluice encode --data` read the same file as `serve`.
+    public static let knownKeys = [
+        "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
+        "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level", "log-format", "public-url",
+        "s3.host", "s3.port", "s3.region", "s3.domain", "s3.access-key", "s3.secret-key",
+        "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
+        "rtmp.max-handshakes", "rtmp.handshake-timeout", "rtmp.max-message-size", "http.max-connections",
+        "http.max-connections-per-ip", "http.head-timeout", "http.max-header-bytes", "http.max-uri-bytes",
+        "rtmp.bandwidth-check-on-connect",
+        "store.backend", "store.endpoint", "store.region", "store.bucket", "store.prefix",
+        "store.access-key", "store.secret-key", "store.cache-size-mb",
+    ]
 }

@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import SluiceCommandLine
+import SluiceHTTP
+import SluiceMedia
+import SluiceRTMP
+import SluiceStore
+
+/// Every setting `sluice serve` reads, checked in one place before anything starts, so
+/// that `--print-settings` accepts and refuses exactly what a start does.
+struct ServeConfiguration {
+    var logLevel: Logger.Level
+    var logFormat: LogFormat
+    var rtmp = RTMPServerConfiguration()
+    var s3 = S3APIConfiguration()
+    var httpLimits = HTTPLimits()
+    var httpConnections: (total: Int, perAddress: Int)
+    /// nil: 80, or 8080 when 80 cannot be bound; -1: off.
+    var requestedHTTPPort: Int?
+    var bucket: String
+    var external: ExternalStoreConfiguration?
+    var cacheBytes: Int64
+    var watch: WatchSettings?
+
+    struct WatchSettings {
+        var folder: String
+        var preset: String
+        var prefix: String
+        var stableSeconds: Double
+        var concurrency: Int
+        var presetsDir: String
+    }
+
+    init(_ settings: Settings) throws(Settings.Problem) {
+        (logLevel, logFormat) = try CommandLogging.choices(settings)
+
+        rtmp.maximumHandshakes = try settings.int("rtmp.max-handshakes", default: 200, range: 1...1_000_000)
+        rtmp.handshakeTimeout = try settings.seconds("rtmp.handshake-timeout", default: 10)
+        rtmp.decoderLimits = ChunkDecoder.Limits(maximumMessageSize: try settings.int("rtmp.max-message-size", default: 1 << 20,
+                                                                                      range: 4096...(64 << 20)))
+        rtmp.host = settings.string("rtmp.host", default: "0.0.0.0")
+        rtmp.port = try settings.int("rtmp.port", default: 1935, range: 0...65535)
+        rtmp.maximumConnections = try settings.int("rtmp.max-connections", default: 2000, range: 1...1_000_000)
+        rtmp.session.outgoingChunkSize = try settings.int("rtmp.chunk-size", default: 4096, range: 128...65536)
+        switch settings.string("rtmp.bandwidth-check-on-connect", default: "false") {
+        case "true", "yes", "on": rtmp.session.announceBandwidthCheck = true
+        case "false", "no", "off": rtmp.session.announceBandwidthCheck = false
+        case let other: throw Settings.Problem(description: "rtmp.bandwidth-check-on-connect is true or false, not \(other)")
+        }
+        rtmp.idleTimeout = try settings.seconds("rtmp.idle-timeout", default: 120)
+        rtmp.pingInterval = min(30, rtmp.idleTimeout / 3)
+        rtmp.shutdownGrace = try settings.seconds("shutdown-grace", default: 5)
+
+        httpConnections = (try settings.int("http.max-connections", default: 2000, range: 1...1_000_000),
+                           try settings.int("http.max-connections-per-ip", default: 128, range: 1...1_000_000))
+        httpLimits.headTimeout = .milliseconds(Int64(try settings.seconds("http.head-timeout", default: 10) * 1000))
+        httpLimits.maximumHeaderBytes = try settings.int("http.max-header-bytes", default: 16384, range: 1024...(80 << 10))
+        httpLimits.maximumURILength = try settings.int("http.max-uri-bytes", default: 8192, range: 256...(64 << 10))
+        requestedHTTPPort = try settings.optionalInt("http.port")
+        if let port = requestedHTTPPort, !(-1...65535).contains(port) {
+            throw Settings.Problem(description: "'http.port' must be in -1...65535, not \(port)")
+        }
+
+        s3.limits = httpLimits
+        s3.maximumConnections = httpConnections.total
+        s3.maximumConnectionsPerAddress = httpConnections.perAddress
+        s3.host = settings.string("s3.host", default: rtmp.host)
+        s3.port = try settings.int("s3.port", default: 9000, range: -1...65535)
+        s3.region = settings.string("s3.region", default: "us-east-1")
+        s3.domains = settings.string("s3.domain", default: "localhost").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+
+        bucket = settings.string("default-bucket", default: "media")
+        guard ObjectKey.isValidBucketName(bucket) else {
+            throw Settings.Problem(description: "default bucket '\(bucket)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
+        }
+        external = try StoreBackend.external(settings)
+        cacheBytes = Int64(try settings.int("store.cache-size-mb", default: 10240, range: 1...100_000_000)) << 20
+        // Checked now; resolved again once the RTMP port is bound (it may be 0: any).
+        _ = try PublicURL.resolve(settings)
+
+        let watchFolder = settings.string("watch.folder", default: "")
+        if !watchFolder.isEmpty {
+            watch = WatchSettings(folder: watchFolder, preset: settings.string("watch.preset", default: "dynamic-streaming"),
+                                  prefix: settings.string("watch.prefix", default: ""),
+                                  stableSeconds: try settings.seconds("watch.stable-seconds", default: 2),
+                                  concurrency: try settings.int("jobs.concurrency", default: 1, range: 1...64),
+                                  presetsDir: settings.string("presets-dir", default: ""))
+        }
+    }
+}
