@@ -30,10 +30,13 @@ public struct JobSpec: Sendable, Equatable, Codable {
     public var watchFolder: String?
     /// The name the file had in the watch folder.
     public var originalName: String?
+    /// True: publishing leaves objects of a previous version of the asset in place. By
+    /// default the asset is replaced as a whole (optional so that older rows decode).
+    public var keepOld: Bool?
 
     public init(input: String, preset: String = "dynamic-streaming", bucket: String = "media", prefix: String = "", asset: String? = nil,
                 acl: String = "public-read", priority: Int = 0, metadata: [String: String] = [:], webhook: String? = nil,
-                watchFolder: String? = nil, originalName: String? = nil) {
+                watchFolder: String? = nil, originalName: String? = nil, keepOld: Bool = false) {
         self.input = input
         self.preset = preset
         self.bucket = bucket
@@ -45,6 +48,7 @@ public struct JobSpec: Sendable, Equatable, Codable {
         self.webhook = webhook
         self.watchFolder = watchFolder
         self.originalName = originalName
+        self.keepOld = keepOld ? true : nil
     }
 
     /// The folder its objects go under: `PREFIX/ASSET`.

@@ -8,7 +8,7 @@ import Glibc
 /// A job file (`jobs/*.yml`): one `input` or a list of `inputs` (globs allowed), and
 /// what to do with them. Relative paths are relative to the job file.
 public enum JobFile {
-    static let known: Set<String> = ["input", "inputs", "preset", "bucket", "prefix", "asset", "acl", "priority", "metadata", "webhook"]
+    static let known: Set<String> = ["input", "inputs", "preset", "bucket", "prefix", "asset", "acl", "priority", "metadata", "webhook", "keep-old"]
 
     public static func load(_ path: String) throws -> [JobSpec] {
         let text: String
@@ -85,9 +85,15 @@ public enum JobFile {
         if asset != nil && inputs.count > 1 { throw JobError("\(name): 'asset' names one input; leave it out for many") }
         let preset = try value("preset") ?? "dynamic-streaming", bucket = try value("bucket") ?? "media"
         let prefix = try value("prefix") ?? "", webhook = try value("webhook")
+        var keepOld = false
+        switch try value("keep-old") {
+        case nil, "false", "no": break
+        case "true", "yes": keepOld = true
+        case let other?: throw JobError("\(name): 'keep-old' must be true or false, not '\(other)'")
+        }
         return inputs.map { input in
             JobSpec(input: input, preset: preset, bucket: bucket, prefix: prefix, asset: asset, acl: acl, priority: priority,
-                    metadata: metadata, webhook: webhook)
+                    metadata: metadata, webhook: webhook, keepOld: keepOld)
         }
     }
 

@@ -249,7 +249,33 @@ public final class JobRunner: Sendable {
             keys.append(key)
         }
         try? queue.recordPublished(job.id, keys: keys)
+        if spec.keepOld != true { removeStale(job, keeping: Set(keys)) }
         return .done
+    }
+
+    /// Publishing replaces an asset as a whole: once every new object is in place,
+    /// whatever the asset's folder held that this version does not (a rung the new
+    /// ladder dropped, an MP4 beside an FLV that changed) goes. A play already reading a
+    /// removed object finishes: it holds the file open. A failure here only warns; the
+    /// new version is complete either way.
+    private func removeStale(_ job: Job, keeping keys: Set<String>) {
+        let spec = job.spec
+        var stale: [String] = []
+        var token: String?
+        do {
+            repeat {
+                let page = try store.listObjects(bucket: spec.bucket, prefix: spec.keyPrefix + "/", delimiter: "/", continuationToken: token)
+                stale += page.objects.map(\.key).filter { !keys.contains($0) }
+                token = page.isTruncated ? page.nextContinuationToken : nil
+            } while token != nil
+            for key in stale { try store.deleteObject(bucket: spec.bucket, key: key) }
+        } catch {
+            logger.warning("job \(job.id): cannot remove the previous version's objects under \(spec.bucket)/\(spec.keyPrefix)/: \(error.message)")
+            return
+        }
+        if !stale.isEmpty {
+            logger.info("job \(job.id): removed \(stale.count) object(s) of the previous version: \(stale.map { ($0 as NSString).lastPathComponent }.sorted().joined(separator: ", "))")
+        }
     }
 
     /// Error text names the working copy; say the file the user dropped.

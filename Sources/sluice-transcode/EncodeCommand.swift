@@ -37,6 +37,9 @@ struct EncodeCommand: ParsableCommand {
     @Flag(name: .long, help: "Print results as JSON lines.")
     var json = false
 
+    @Flag(name: .long, help: "Leave files of an earlier encode of the same asset in its folder (by default a new encode replaces them).")
+    var keepOld = false
+
     @OptionGroup var location: PresetsCommand.Location
 
     func run() throws {
@@ -68,6 +71,12 @@ struct EncodeCommand: ParsableCommand {
                 transcoder.progress = { reporter.update(input: input, $0) }
                 let result = try transcoder.run()
                 let manifests = try Manifests.write(result, asset: asset, folder: folder, baseURL: publicURL.url, streamPrefix: asset)
+                if !keepOld {
+                    let written = result.renditions.flatMap { [$0.path] + ($0.mp4Path.map { [$0] } ?? []) } + manifests
+                    for stale in AssetFolder.removeStale(folder, keeping: written) {
+                        reporter.removed(input: input, path: stale)
+                    }
+                }
                 reporter.done(input: input, result: result, manifests: manifests)
             } catch {
                 failures += 1
@@ -146,6 +155,11 @@ final class ProgressReporter {
         for manifest in manifests { standardError("  \(manifest)\n") }
     }
 
+    func removed(input: String, path: String) {
+        guard !json else { return }
+        standardError("  removed \(path) (from an earlier encode; --keep-old keeps such files)\n")
+    }
+
     func stopped(signal: Int32) {
         if terminal { standardError("\n") }
         standardError("sluice: stopped by \(signal == SIGTERM ? "SIGTERM" : "Ctrl-C"); partial outputs removed\n")
@@ -159,5 +173,25 @@ final class ProgressReporter {
         }
         if terminal { standardError("\n") }
         standardError("sluice: \(input): \(reason)\n")
+    }
+}
+
+/// An asset's output folder holds one version: after an encode, files an earlier one
+/// left (a rung the new ladder dropped) go, so the folder never mixes versions.
+enum AssetFolder {
+    /// What an encode writes; anything else in the folder is not ours to remove.
+    static let extensions: Set<String> = ["flv", "mp4", "f4m", "smil", "json"]
+
+    /// Removes the folder's media and manifest files not in `keeping`; returns them.
+    static func removeStale(_ folder: String, keeping: [String]) -> [String] {
+        let kept = Set(keeping.map { ($0 as NSString).lastPathComponent })
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var removed: [String] = []
+        for name in names.sorted() where !name.hasPrefix(".") && !kept.contains(name)
+            && extensions.contains((name as NSString).pathExtension.lowercased()) {
+            let path = folder + "/" + name
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
+        return removed
     }
 }

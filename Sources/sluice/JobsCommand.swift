@@ -262,6 +262,7 @@ struct WatchCommand: ParsableCommand {
     @Option(name: .long, help: "ACL of the published objects: public-read (plays at once) or private.") var acl: String = "public-read"
     @Option(name: .long, help: "A URL that receives a JSON POST when each job ends.") var webhook: String?
     @Option(name: .long, help: "Seconds a file must stay unchanged before it is taken.") var stableSeconds: Double = 2
+    @Flag(name: .long, help: "Leave objects of an earlier version of an asset (by default publishing replaces the asset).") var keepOld = false
     @OptionGroup var location: DataLocation
     @OptionGroup var options: RunnerOptions
 
@@ -272,7 +273,7 @@ struct WatchCommand: ParsableCommand {
         let store = try location.store()
         if try !store.bucketExists(bucket) { try store.createBucket(bucket) }
         let runner = try options.runner(location: location, queue: queue, store: store, logger: logger)
-        let template = JobSpec(input: "", preset: preset, bucket: bucket, prefix: prefix, acl: acl, webhook: webhook)
+        let template = JobSpec(input: "", preset: preset, bucket: bucket, prefix: prefix, acl: acl, webhook: webhook, keepOld: keepOld)
         let watcher = WatchFolder(folder: folder, queue: queue, template: template, stableFor: stableSeconds, logger: logger)
         StopSignal.install()
         try watcher.start()
