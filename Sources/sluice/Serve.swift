@@ -131,26 +131,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let folder = DataFolder(location.path)
-        var settings: Settings
-        let configuration: ServeConfiguration
-        do {
-            settings = try Settings.load(dataFolder: folder.path)
-            settings.override("rtmp.host", rtmpHost, flag: "--rtmp-host")
-            settings.override("rtmp.port", rtmpPort, flag: "--rtmp-port")
-            settings.override("http.port", httpPort, flag: "--http-port")
-            settings.override("s3.port", s3Port, flag: "--s3-port")
-            settings.override("rtmp.max-connections", maxConnections, flag: "--max-connections")
-            settings.override("rtmp.chunk-size", chunkSize, flag: "--chunk-size")
-            settings.override("rtmp.idle-timeout", idleTimeout, flag: "--idle-timeout")
-            settings.override("shutdown-grace", shutdownGrace, flag: "--shutdown-grace")
-            settings.override("default-bucket", defaultBucket, flag: "--default-bucket")
-            settings.override("log-level", logLevel, flag: "--log-level")
-            settings.override("log-format", logFormat, flag: "--log-format")
-            settings.override("public-url", publicURL, flag: "--public-url")
-            configuration = try ServeConfiguration(settings)
-        } catch let problem as Settings.Problem {
-            throw CommandFailure(problem.description)
-        }
+        let (settings, configuration) = try loadSettings(folder)
         if printSettings {
             print("data = \(folder.path)")
             for key in Self.knownSettings {
@@ -163,110 +144,39 @@ struct Serve: AsyncParsableCommand {
         CommandLogging.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
         let logger = Logger(label: "sluice")
         let rtmp = configuration.rtmp
-        var s3 = configuration.s3
-        let bucket = configuration.bucket
-        let external = configuration.external
         if !FileManager.default.fileExists(atPath: folder.path) {
             logger.notice("first start: creating the data folder \(folder.path)")
         }
-        try folder.prepare(defaultBucket: bucket, addSample: external == nil, logger: logger)
+        try folder.prepare(defaultBucket: configuration.bucket, addSample: configuration.external == nil, logger: logger)
         logger.info("data folder: \(folder.path)")
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
-        // The embedded store, unless the objects live on an external service.
-        let embedded: LocalObjectStore?
-        let store: any ObjectStore
-        let library: any MediaLibrary
-        if let external {
-            let remote = try RemoteObjectStore(configuration: external)
-            embedded = nil
-            store = remote
-            logger.info("objects are kept in \(remote.location)")
-            try await Self.prepareExternal(remote, defaultBucket: bucket, threadPool: threadPool, logger: logger)
-            library = CachingMediaLibrary(store: remote, folder: folder.path + "/cache", capacity: configuration.cacheBytes, logger: logger)
-        } else {
-            let localStore = try LocalObjectStore(dataFolder: folder.path)
-            embedded = localStore
-            store = localStore
-            let imported = try localStore.importBucketFolders()
-            if imported > 0 {
-                logger.info("registered \(imported) file(s) found in bucket folders as public-read objects")
-            }
-            // Only public-read objects stream; `sluice bucket` changes show at once (shared SQLite).
-            library = StoreMediaLibrary(store: localStore)
-        }
-        let resolver = MediaResolver(library: library)
-        let server = RTMPServer(configuration: rtmp, resolver: resolver, router: SingleBucketRouter(bucket: bucket),
-                                group: group, threadPool: threadPool, logger: logger)
+        let stores = try await Self.openStores(configuration, folder: folder, threadPool: threadPool, logger: logger)
+        let server = RTMPServer(configuration: rtmp, resolver: MediaResolver(library: stores.library),
+                                router: SingleBucketRouter(bucket: configuration.bucket), group: group, threadPool: threadPool, logger: logger)
         let rtmpPort = try await Listener.bind("the RTMP listener", host: rtmp.host, port: rtmp.port, flag: "--rtmp-port") {
             try await server.start()
         }
+        let s3Server = try await Self.startS3API(configuration, stores: stores, settings: settings, folder: folder, group: group,
+                                                 threadPool: threadPool, logger: logger)
+        let http = try await Self.startPublicHTTP(configuration, group: group, logger: logger)
         let publicURL = try PublicURL.resolve(settings, rtmpPort: rtmpPort)
-
-        var s3Server: S3APIServer?
-        if s3.port >= 0, embedded == nil {
-            logger.notice("the embedded S3 API is off: objects live in \(store.location), whose own API serves them")
-        } else if s3.port >= 0, let embedded {
-            do {
-                let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
-                s3.credentials = [keys.accessKey: keys.secretKey]
-            } catch {
-                throw CommandFailure("\(error)")
-            }
-            let api = S3APIServer(store: embedded, configuration: s3, group: group, threadPool: threadPool, logger: logger)
-            try await Listener.bind("the S3 API", host: s3.host, port: s3.port, flag: "--s3-port") { try await api.start() }
-            s3Server = api
-        }
-
-        let http = PublicHTTPServer(group: group, logger: logger, limits: configuration.httpLimits,
-                                    maximumConnections: configuration.httpConnections.total,
-                                    maximumConnectionsPerAddress: configuration.httpConnections.perAddress)
-        if let requested = configuration.requestedHTTPPort, requested >= 0 {
-            try await Listener.bind("the public HTTP listener", host: rtmp.host, port: requested, flag: "--http-port") {
-                try await http.start(host: rtmp.host, port: requested)
-            }
-        } else if configuration.requestedHTTPPort == nil {
-            do {
-                try await http.start(host: rtmp.host, port: 80)
-            } catch {
-                logger.notice("cannot bind HTTP port 80 (\(Listener.reason(error))); using 8080 instead")
-                try await Listener.bind("the public HTTP listener", host: rtmp.host, port: 8080, flag: "--http-port") {
-                    try await http.start(host: rtmp.host, port: 8080)
-                }
-            }
-        }
-        var watcher: WatchFolder?
-        var runner: JobRunner?
-        if let watch = configuration.watch {
-            do {
-                let queue = try JobQueue(dataFolder: folder.path)
-                var jobs = try JobRunnerConfiguration.located(workFolder: folder.path + "/work", presetsDir: watch.presetsDir)
-                jobs.concurrency = watch.concurrency
-                jobs.baseURL = publicURL.url
-                let jobRunner = JobRunner(queue: queue, store: store, configuration: jobs, logger: logger)
-                let template = JobSpec(input: "", preset: watch.preset, bucket: bucket, prefix: watch.prefix, acl: "public-read")
-                let watcherOfFolder = WatchFolder(folder: watch.folder, queue: queue, template: template, stableFor: watch.stableSeconds,
-                                                  logger: logger)
-                try watcherOfFolder.start()
-                try jobRunner.start()
-                watcher = watcherOfFolder
-                runner = jobRunner
-            } catch {
-                throw CommandFailure("cannot watch \(watch.folder): \(error)")
-            }
-            logger.info("\(publicURL.notice)")
-        }
+        let jobs = try Self.startWatch(configuration, store: stores.store, folder: folder, publicURL: publicURL, logger: logger)
         logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")
 
         let signal = await ShutdownSignal.wait()
         logger.info("received \(signal); shutting down")
-        watcher?.stop()
-        runner?.stop()
-        if let notifier = runner?.notifier, notifier.pendingDeliveries > 0 {
-            let grace = rtmp.shutdownGrace
-            _ = try? await threadPool.runIfActive { notifier.waitForDeliveries(upTo: grace) }
+        if let (watcher, runner) = jobs {
+            watcher.stop()
+            // Waits for a running encode to stop and go back to the queue: off the
+            // concurrency pool, which must not block.
+            _ = try? await threadPool.runIfActive { runner.stop() }
+            if runner.notifier.pendingDeliveries > 0 {
+                let grace = rtmp.shutdownGrace
+                _ = try? await threadPool.runIfActive { runner.notifier.waitForDeliveries(upTo: grace) }
+            }
         }
         await http.shutdown()
         await s3Server?.shutdown()
@@ -274,6 +184,28 @@ struct Serve: AsyncParsableCommand {
         try await threadPool.shutdownGracefully()
         try await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// The data folder's settings under the flags, checked whole.
+    func loadSettings(_ folder: DataFolder) throws -> (Settings, ServeConfiguration) {
+        do {
+            var settings = try Settings.load(dataFolder: folder.path)
+            settings.override("rtmp.host", rtmpHost, flag: "--rtmp-host")
+            settings.override("rtmp.port", rtmpPort, flag: "--rtmp-port")
+            settings.override("http.port", httpPort, flag: "--http-port")
+            settings.override("s3.port", s3Port, flag: "--s3-port")
+            settings.override("rtmp.max-connections", maxConnections, flag: "--max-connections")
+            settings.override("rtmp.chunk-size", chunkSize, flag: "--chunk-size")
+            settings.override("rtmp.idle-timeout", idleTimeout, flag: "--idle-timeout")
+            settings.override("shutdown-grace", shutdownGrace, flag: "--shutdown-grace")
+            settings.override("default-bucket", defaultBucket, flag: "--default-bucket")
+            settings.override("log-level", logLevel, flag: "--log-level")
+            settings.override("log-format", logFormat, flag: "--log-format")
+            settings.override("public-url", publicURL, flag: "--public-url")
+            return (settings, try ServeConfiguration(settings))
+        } catch let problem as Settings.Problem {
+            throw CommandFailure(problem.description)
+        }
     }
 }
 

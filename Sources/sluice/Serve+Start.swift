@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SluiceCommandLine
+import SluiceHTTP
+import SluiceJobs
+import SluiceMedia
+import SluiceRTMP
+import SluiceStore
+
+/// The pieces `sluice serve` starts, one function each.
+extension Serve {
+    struct Stores {
+        let store: any ObjectStore
+        /// Set when the objects are in the data folder (the S3 API serves only those).
+        let embedded: LocalObjectStore?
+        let library: any MediaLibrary
+    }
+
+    /// The embedded store, unless the objects live on an external service.
+    static func openStores(_ configuration: ServeConfiguration, folder: DataFolder, threadPool: NIOThreadPool,
+                           logger: Logger) async throws -> Stores {
+        if let external = configuration.external {
+            let remote = try RemoteObjectStore(configuration: external)
+            logger.info("objects are kept in \(remote.location)")
+            try await prepareExternal(remote, defaultBucket: configuration.bucket, threadPool: threadPool, logger: logger)
+            return Stores(store: remote, embedded: nil, library: CachingMediaLibrary(
+                store: remote, folder: folder.path + "/cache", capacity: configuration.cacheBytes, logger: logger))
+        }
+        let local = try LocalObjectStore(dataFolder: folder.path)
+        let imported = try local.importBucketFolders()
+        if imported > 0 {
+            logger.info("registered \(imported) file(s) found in bucket folders as public-read objects")
+        }
+        // Only public-read objects stream; `sluice bucket` changes show at once (shared SQLite).
+        return Stores(store: local, embedded: local, library: StoreMediaLibrary(store: local))
+    }
+
+    static func startS3API(_ configuration: ServeConfiguration, stores: Stores, settings: Settings, folder: DataFolder,
+                           group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) async throws -> S3APIServer? {
+        var s3 = configuration.s3
+        guard s3.port >= 0 else { return nil }
+        guard let embedded = stores.embedded else {
+            logger.notice("the embedded S3 API is off: objects live in \(stores.store.location), whose own API serves them")
+            return nil
+        }
+        do {
+            let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
+            s3.credentials = [keys.accessKey: keys.secretKey]
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let api = S3APIServer(store: embedded, configuration: s3, group: group, threadPool: threadPool, logger: logger)
+        try await Listener.bind("the S3 API", host: s3.host, port: s3.port, flag: "--s3-port") { try await api.start() }
+        return api
+    }
+
+    /// Port 80 unless told otherwise, falling back to 8080 when 80 cannot be bound.
+    static func startPublicHTTP(_ configuration: ServeConfiguration, group: MultiThreadedEventLoopGroup,
+                                logger: Logger) async throws -> PublicHTTPServer {
+        let host = configuration.rtmp.host
+        let http = PublicHTTPServer(group: group, logger: logger, limits: configuration.httpLimits,
+                                    maximumConnections: configuration.httpConnections.total,
+                                    maximumConnectionsPerAddress: configuration.httpConnections.perAddress)
+        if let requested = configuration.requestedHTTPPort, requested >= 0 {
+            try await Listener.bind("the public HTTP listener", host: host, port: requested, flag: "--http-port") {
+                try await http.start(host: host, port: requested)
+            }
+        } else if configuration.requestedHTTPPort == nil {
+            do {
+                try await http.start(host: host, port: 80)
+            } catch {
+                logger.notice("cannot bind HTTP port 80 (\(Listener.reason(error))); using 8080 instead")
+                try await Listener.bind("the public HTTP listener", host: host, port: 8080, flag: "--http-port") {
+                    try await http.start(host: host, port: 8080)
+                }
+            }
+        }
+        return http
+    }
+
+    /// With `watch.folder` set, files dropped there become jobs run in this process.
+    static func startWatch(_ configuration: ServeConfiguration, store: any ObjectStore, folder: DataFolder, publicURL: PublicURL,
+                           logger: Logger) throws -> (WatchFolder, JobRunner)? {
+        guard let watch = configuration.watch else { return nil }
+        do {
+            let queue = try JobQueue(dataFolder: folder.path)
+            var jobs = try JobRunnerConfiguration.located(workFolder: folder.path + "/work", presetsDir: watch.presetsDir)
+            jobs.concurrency = watch.concurrency
+            jobs.baseURL = publicURL.url
+            let runner = JobRunner(queue: queue, store: store, configuration: jobs, logger: logger)
+            let template = JobSpec(input: "", preset: watch.preset, bucket: configuration.bucket, prefix: watch.prefix, acl: "public-read")
+            let watcher = WatchFolder(folder: watch.folder, queue: queue, template: template, stableFor: watch.stableSeconds, logger: logger)
+            try watcher.start()
+            try runner.start()
+            logger.info("\(publicURL.notice)")
+            return (watcher, runner)
+        } catch {
+            throw CommandFailure("cannot watch \(watch.folder): \(error)")
+        }
+    }
+}
