@@ -12,6 +12,7 @@ public enum JobFile {
 
     public static func load(_ path: String) throws -> [JobSpec] {
         let text: String
+        guard FileManager.default.fileExists(atPath: path) else { throw JobError("\(path) does not exist") }
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {

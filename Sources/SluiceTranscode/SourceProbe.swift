@@ -1,4 +1,5 @@
 import CFFmpeg
+import Foundation
 
 /// What an input file holds, read with libavformat: the facts a ladder is planned from.
 public struct SourceInfo: Sendable, Equatable {
@@ -61,6 +62,9 @@ public enum SourceProbe {
 
     public static func probe(_ path: String) throws(TranscodeError) -> SourceInfo {
         _ = quiet
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw TranscodeError("\(path) does not exist") }
+        guard !isFolder.boolValue else { throw TranscodeError("\(path) is a folder, not a media file") }
         var opened: UnsafeMutablePointer<AVFormatContext>?
         let status = avformat_open_input(&opened, path, nil, nil)
         guard status >= 0, let context = opened else {

@@ -103,6 +103,11 @@ struct BucketCommand: ParsableCommand {
             let (bucket, key) = try BucketCommand.split(source)
             let store = try location.store()
             if let file {
+                let folder = (file as NSString).deletingLastPathComponent
+                var isFolder: ObjCBool = false
+                guard folder.isEmpty || (FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue) else {
+                    throw CommandFailure("cannot write \(file): the folder \(folder) does not exist")
+                }
                 try store.getObject(bucket: bucket, key: key, toFile: file)
             } else {
                 // Through a temporary file: the body streams, whatever its size.

@@ -65,6 +65,10 @@ final class ErrorMessageTests: XCTestCase {
         XCTAssertEqual(explained.output.split(separator: "\n").count, 1, explained.output)
         assertOneLineFailure(try SluiceProcess.run(["presets", "explain", "no-such-preset", "--input", root + "/corrupt.mp4"]),
                              "no-such-preset")
+        assertOneLineFailure(try SluiceProcess.run(["presets", "explain", "--input", root + "/missing.mp4"]),
+                             "Error: \(root)/missing.mp4 does not exist")
+        assertOneLineFailure(try SluiceProcess.run(["jobs", "submit", root + "/missing.yml", "--data", data]),
+                             "Error: \(root)/missing.yml does not exist")
 
         // A usage mistake still shows the usage, with status 64.
         let usage = try SluiceProcess.run(["bucket", "acl", "media/x.flv", "secret", "--data", data])

@@ -45,6 +45,8 @@ final class SourceProbeTests: XCTestCase {
         XCTAssertThrowsError(try SourceProbe.probe(path)) { error in
             XCTAssertTrue("\(error)".contains("is not a media file FFmpeg can open"), "\(error)")
         }
-        XCTAssertThrowsError(try SourceProbe.probe("/nonexistent/file.mp4"))
+        XCTAssertThrowsError(try SourceProbe.probe("/nonexistent/file.mp4")) { error in
+            XCTAssertEqual("\(error)", "/nonexistent/file.mp4 does not exist")
+        }
     }
 }

@@ -254,7 +254,7 @@ public final class RTMPConnection {
 
     func closeAfterFlush(reason: String) {
         if case .closing = phase { return }
-        logger.info("closing connection: \(reason)")
+        logger.info("closing connection: \(reason), client \(peerAddress)")
         phase = .closing
         closeRequest = .afterFlush(reason: reason)
     }
