@@ -17,11 +17,17 @@ public enum StopSignal {
     public static var exitStatus: Int32 { 128 + received }
 
     /// Installs the handlers for `signals` and unblocks them on the calling thread.
-    public static func install(_ signals: [Int32] = [SIGINT, SIGTERM]) {
+    /// `exitAtOnce`: for commands with nothing to clean up, the first signal ends the
+    /// process with 130 / 143 as a normal exit.
+    public static func install(_ signals: [Int32] = [SIGINT, SIGTERM], exitAtOnce: Bool = false) {
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { number in
-            let (exchanged, _) = stopSignalReceived.compareExchange(expected: 0, desired: number, ordering: .relaxed)
-            if !exchanged { _exit(128 + number) }
+        if exitAtOnce {
+            action.__sigaction_handler.sa_handler = { number in _exit(128 + number) }
+        } else {
+            action.__sigaction_handler.sa_handler = { number in
+                let (exchanged, _) = stopSignalReceived.compareExchange(expected: 0, desired: number, ordering: .relaxed)
+                if !exchanged { _exit(128 + number) }
+            }
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = SA_RESTART

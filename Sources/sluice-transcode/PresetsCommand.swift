@@ -70,6 +70,8 @@ struct PresetsCommand: ParsableCommand {
         @OptionGroup var location: Location
 
         func run() throws {
+            // Nothing to clean up: Ctrl-C ends it at once, with the status shells expect.
+            StopSignal.install(exitAtOnce: true)
             let ladder: Ladder
             do {
                 let chosen = try location.library().preset(preset)
