@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/CoreOffice/XMLCoder.git", from: "0.18.2"),
     ],
     targets: [
         // FFmpeg's libraries (libavformat, libavcodec, libswscale, libswresample, libavutil).
@@ -29,6 +30,9 @@ let package = Package(
         // libxml2, for the S3 API's request bodies: Foundation's XMLParser leaks memory on
         // every malformed document, and traps on some.
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        // Request documents from outside (S3's, the control API's) parsed by libxml2 into a
+        // small tree: Foundation's XMLParser traps and leaks on malformed input.
+        .target(name: "SluiceXML", dependencies: ["CLibXML2"]),
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
         // What every listener shares: connection caps, rate-limited limit logs, and the
@@ -52,7 +56,7 @@ let package = Package(
             dependencies: [
                 "SluiceMedia",
                 "SluiceHTTP",
-                "CLibXML2",
+                "SluiceXML",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -99,6 +103,16 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The CloudFront-compatible control API's model: distributions in SQLite, their
+        // XML in both API versions (read from the libxml2 tree, written by XMLCoder).
+        .target(
+            name: "SluiceControl",
+            dependencies: [
+                "SluiceXML",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "XMLCoder", package: "XMLCoder"),
             ]
         ),
         // What both executables share about being a command: settings, the data folder,
@@ -165,6 +179,7 @@ let package = Package(
                 "SluiceJobs",
                 "SluiceTranscode",
                 "SluiceHTTP",
+                "SluiceControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -185,6 +200,7 @@ let package = Package(
             exclude: ["Clients"]
         ),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
         .testTarget(
             name: "SluiceStoreTests",
             dependencies: [

@@ -24,6 +24,7 @@ public struct FuzzTarget: Sendable {
         MediaTargets.flv, MediaTargets.mp4, MediaTargets.mp3,
         S3Targets.request, S3Targets.signatures, S3Targets.awsChunked, S3Targets.xmlBodies,
         FileTargets.preset, FileTargets.jobFile,
+        ControlTargets.configs,
     ]
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
