@@ -136,6 +136,7 @@ let package = Package(
                 "SluiceStore",
                 "SluiceJobs",
                 "SluiceCommandLine",
+                "SluiceControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -54,6 +54,11 @@ public final class DistributionStore: Sendable {
         return found
     }
 
+    /// The distribution with this id, of either kind.
+    public func find(_ id: String) throws -> Distribution? {
+        try database.read { db in try Self.fetch(db, id) }
+    }
+
     /// Up to `maxItems` after `marker` (an id), in id order, and the marker of the next page.
     public func list(_ kind: DistributionKind, marker: String?, maxItems: Int) throws -> (items: [Distribution], nextMarker: String?) {
         let limit = max(0, min(maxItems, 1000))

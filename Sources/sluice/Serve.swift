@@ -8,6 +8,7 @@ import SluiceMedia
 import SluiceRTMP
 import SluiceHTTP
 import SluiceCommandLine
+import SluiceControl
 import SluiceJobs
 import SluiceStore
 
@@ -52,6 +53,10 @@ struct Serve: AsyncParsableCommand {
                                         guessed and printed when unset)
               --log-level               log-level (info)
               --log-format              log-format (text; json: one object a line)
+            Distributions (sluice distribution --help) route RTMP connects by the host in
+            their tcUrl to an origin bucket; distributions.domain (sluice.localhost) ends
+            the domain names they get, and hosts no distribution claims stream the
+            default bucket unless distributions.default is off.
             With watch.folder set, files dropped there are encoded with watch.preset
             (dynamic-streaming) and published public-read under
             default-bucket/watch.prefix/ASSET/, as `sluice watch` does;
@@ -125,6 +130,7 @@ struct Serve: AsyncParsableCommand {
         "http.max-connections": "2000", "http.max-connections-per-ip": "128", "http.head-timeout": "10",
         "http.max-header-bytes": "16384", "http.max-uri-bytes": "8192", "rtmp.bandwidth-check-on-connect": "false",
         "log-format": "text", "public-url": "rtmp://HOSTNAME:RTMP-PORT/cfx/st",
+        "distributions.default": "on", "distributions.domain": "sluice.localhost",
     ].merging(StoreBackend.defaults) { first, _ in first }
 
     static var knownSettings: [String] { Settings.knownKeys }
@@ -154,8 +160,11 @@ struct Serve: AsyncParsableCommand {
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
         let stores = try await Self.openStores(configuration, folder: folder, threadPool: threadPool, logger: logger)
+        let distributions = try DistributionSync(store: try DistributionStore.open(folder: folder.path, settings: settings, store: stores.store),
+                                                 defaultBucket: configuration.defaultDistribution ? configuration.bucket : nil, logger: logger)
+        distributions.start()
         let server = RTMPServer(configuration: rtmp, resolver: MediaResolver(library: stores.library),
-                                router: SingleBucketRouter(bucket: configuration.bucket), group: group, threadPool: threadPool, logger: logger)
+                                router: distributions.router, group: group, threadPool: threadPool, logger: logger)
         let rtmpPort = try await Listener.bind("the RTMP listener", host: rtmp.host, port: rtmp.port, flag: "--rtmp-port") {
             try await server.start()
         }
@@ -178,6 +187,7 @@ struct Serve: AsyncParsableCommand {
                 _ = try? await threadPool.runIfActive { runner.notifier.waitForDeliveries(upTo: grace) }
             }
         }
+        distributions.stop()
         await http.shutdown()
         await s3Server?.shutdown()
         await server.shutdown()

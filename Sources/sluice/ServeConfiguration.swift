@@ -21,6 +21,9 @@ struct ServeConfiguration {
     var external: ExternalStoreConfiguration?
     var cacheBytes: Int64
     var watch: WatchSettings?
+    /// Whether hosts no distribution claims stream the default bucket
+    /// (`distributions.default`).
+    var defaultDistribution: Bool
 
     struct WatchSettings {
         var folder: String
@@ -74,6 +77,11 @@ struct ServeConfiguration {
         bucket = settings.string("default-bucket", default: "media")
         guard ObjectKey.isValidBucketName(bucket) else {
             throw Settings.Problem(description: "default bucket '\(bucket)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
+        }
+        switch settings.string("distributions.default", default: "on").lowercased() {
+        case "on", "true", "yes": defaultDistribution = true
+        case "off", "false", "no": defaultDistribution = false
+        case let other: throw Settings.Problem(description: "distributions.default is on or off, not \(other)")
         }
         external = try StoreBackend.external(settings)
         cacheBytes = Int64(try settings.int("store.cache-size-mb", default: 10240, range: 1...100_000_000)) << 20
