@@ -33,6 +33,7 @@ let package = Package(
         // Request documents from outside (S3's, the control API's) parsed by libxml2 into a
         // small tree: Foundation's XMLParser traps and leaks on malformed input.
         .target(name: "SluiceXML", dependencies: ["CLibXML2"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
         // What every listener shares: connection caps, rate-limited limit logs, and the
@@ -111,6 +112,7 @@ let package = Package(
             name: "SluiceControl",
             dependencies: [
                 "SluiceXML",
+                "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "XMLCoder", package: "XMLCoder"),
             ]

@@ -121,7 +121,7 @@ public struct Settings: Sendable {
         "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
         "rtmp.max-handshakes", "rtmp.handshake-timeout", "rtmp.max-message-size", "http.max-connections",
         "http.max-connections-per-ip", "http.head-timeout", "http.max-header-bytes", "http.max-uri-bytes",
-        "rtmp.bandwidth-check-on-connect", "distributions.default", "distributions.domain",
+        "rtmp.bandwidth-check-on-connect", "distributions.default", "distributions.domain", "distributions.log-period",
         "store.backend", "store.endpoint", "store.region", "store.bucket", "store.prefix",
         "store.access-key", "store.secret-key", "store.cache-size-mb",
     ]

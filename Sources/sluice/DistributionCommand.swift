@@ -43,6 +43,13 @@ struct DistributionCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
+    /// `BUCKET[/PREFIX]` as a logging target.
+    static func logging(_ text: String) -> DistributionConfig.Logging {
+        let slash = text.firstIndex(of: "/")
+        return DistributionConfig.Logging(enabled: true, bucket: String(text[..<(slash ?? text.endIndex)]),
+                                          prefix: slash.map { String(text[text.index(after: $0)...]) } ?? "")
+    }
+
     /// A change made for a person: the current ETag is the one to match.
     static func change(_ location: DataLocation, _ id: String, _ edit: (inout DistributionConfig) -> Void) throws {
         let store = try store(location)
@@ -62,11 +69,12 @@ struct DistributionCommand: ParsableCommand {
         @Option(name: .long, help: "Makes create idempotent: the same reference and settings give the same distribution back.")
         var callerReference: String?
         @Flag(name: .long, help: "Create it disabled.") var disabled = false
+        @Option(name: .long, help: "Write access logs into BUCKET[/PREFIX] (streaming distributions).") var logging: String?
         @OptionGroup var location: DataLocation
 
         func run() throws {
             let config = DistributionConfig(callerReference: callerReference ?? "sluice-\(UUID().uuidString)", origin: origin, aliases: cname,
-                                            comment: comment, enabled: !disabled)
+                                            comment: comment, enabled: !disabled, logging: logging.map(DistributionCommand.logging))
             let (distribution, created) = try DistributionCommand.store(location).create(basic ? .basic : .streaming, config)
             print((created ? "" : "exists already (same caller reference and settings)\n") + DistributionCommand.describe(distribution))
         }
@@ -106,11 +114,15 @@ struct DistributionCommand: ParsableCommand {
         @Option(name: .long, help: "The host names, replacing the old ones (repeatable).") var cname: [String] = []
         @Flag(name: .long, help: "Remove every CNAME.") var noCnames = false
         @Option(name: .long, help: "A new note.") var comment: String?
+        @Option(name: .long, help: "Write access logs into BUCKET[/PREFIX].") var logging: String?
+        @Flag(name: .long, help: "Stop writing access logs.") var noLogging = false
         @OptionGroup var location: DataLocation
 
         func run() throws {
             try DistributionCommand.change(location, id) { config in
                 if let origin { config.origin = origin }
+                if let logging { config.logging = DistributionCommand.logging(logging) }
+                if noLogging { config.logging = nil }
                 if !cname.isEmpty || noCnames { config.aliases = cname }
                 if let comment { config.comment = comment }
             }

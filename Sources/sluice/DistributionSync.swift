@@ -15,13 +15,16 @@ final class DistributionSync: Sendable {
     let router: DistributionRouter
     let defaultBucket: String?
     let logger: Logger
+    /// Told the distributions whenever they change (the access logs' targets).
+    let onChange: @Sendable ([Distribution]) -> Void
     private let seen = Mutex<[String: String]>([:])
     private let stopped = Atomic<Bool>(false)
 
-    init(store: DistributionStore, defaultBucket: String?, logger: Logger) throws {
+    init(store: DistributionStore, defaultBucket: String?, logger: Logger, onChange: @escaping @Sendable ([Distribution]) -> Void = { _ in }) throws {
         self.store = store
         self.defaultBucket = defaultBucket
         self.logger = logger
+        self.onChange = onChange
         router = DistributionRouter(RoutingTable(defaultBucket: defaultBucket))
         try refresh()
     }
@@ -34,6 +37,7 @@ final class DistributionSync: Sendable {
         let unchanged = seen.withLock { $0 == versions } && distributions.allSatisfy { $0.status == .deployed }
         guard !unchanged else { return }
         router.update(Self.table(distributions, defaultBucket: defaultBucket))
+        onChange(distributions)
         seen.withLock { $0 = versions }
         for distribution in distributions where distribution.status == .inProgress {
             try store.markDeployed(distribution.id, etag: distribution.etag)
@@ -46,7 +50,7 @@ final class DistributionSync: Sendable {
         for distribution in distributions {
             let entry: RoutingTable.Entry
             switch distribution.kind {
-            case .streaming: entry = distribution.config.enabled ? .streaming(bucket: distribution.bucket) : .disabled
+            case .streaming: entry = distribution.config.enabled ? .streaming(bucket: distribution.bucket, distributionID: distribution.id) : .disabled
             case .basic: entry = .basic
             }
             for host in [distribution.domainName] + distribution.config.aliases { hosts[host.lowercased()] = entry }

@@ -130,7 +130,7 @@ struct Serve: AsyncParsableCommand {
         "http.max-connections": "2000", "http.max-connections-per-ip": "128", "http.head-timeout": "10",
         "http.max-header-bytes": "16384", "http.max-uri-bytes": "8192", "rtmp.bandwidth-check-on-connect": "false",
         "log-format": "text", "public-url": "rtmp://HOSTNAME:RTMP-PORT/cfx/st",
-        "distributions.default": "on", "distributions.domain": "sluice.localhost",
+        "distributions.default": "on", "distributions.domain": "sluice.localhost", "distributions.log-period": "3600",
     ].merging(StoreBackend.defaults) { first, _ in first }
 
     static var knownSettings: [String] { Settings.knownKeys }
@@ -149,7 +149,6 @@ struct Serve: AsyncParsableCommand {
         }
         CommandLogging.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
         let logger = Logger(label: "sluice")
-        let rtmp = configuration.rtmp
         if !FileManager.default.fileExists(atPath: folder.path) {
             logger.notice("first start: creating the data folder \(folder.path)")
         }
@@ -160,9 +159,16 @@ struct Serve: AsyncParsableCommand {
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
         let stores = try await Self.openStores(configuration, folder: folder, threadPool: threadPool, logger: logger)
+        let accessLogs = AccessLogs(store: stores.store, period: configuration.accessLogPeriod, logger: logger)
+        let domains = configuration.s3.domains
         let distributions = try DistributionSync(store: try DistributionStore.open(folder: folder.path, settings: settings, store: stores.store),
-                                                 defaultBucket: configuration.defaultDistribution ? configuration.bucket : nil, logger: logger)
+                                                 defaultBucket: configuration.defaultDistribution ? configuration.bucket : nil, logger: logger) {
+            accessLogs.update($0, s3Domains: domains)
+        }
         distributions.start()
+        accessLogs.start()
+        var rtmp = configuration.rtmp
+        rtmp.streamEvents = accessLogs
         let server = RTMPServer(configuration: rtmp, resolver: MediaResolver(library: stores.library),
                                 router: distributions.router, group: group, threadPool: threadPool, logger: logger)
         let rtmpPort = try await Listener.bind("the RTMP listener", host: rtmp.host, port: rtmp.port, flag: "--rtmp-port") {
@@ -191,6 +197,8 @@ struct Serve: AsyncParsableCommand {
         await http.shutdown()
         await s3Server?.shutdown()
         await server.shutdown()
+        // The last access-log lines, after the plays ended.
+        _ = try? await threadPool.runIfActive { accessLogs.stop() }
         try await threadPool.shutdownGracefully()
         try await group.shutdownGracefully()
         logger.info("stopped")

@@ -24,6 +24,8 @@ struct ServeConfiguration {
     /// Whether hosts no distribution claims stream the default bucket
     /// (`distributions.default`).
     var defaultDistribution: Bool
+    /// Seconds each access-log file covers (`distributions.log-period`; an hour).
+    var accessLogPeriod: Double
 
     struct WatchSettings {
         var folder: String
@@ -83,6 +85,7 @@ struct ServeConfiguration {
         case "off", "false", "no": defaultDistribution = false
         case let other: throw Settings.Problem(description: "distributions.default is on or off, not \(other)")
         }
+        accessLogPeriod = try settings.seconds("distributions.log-period", default: 3600)
         external = try StoreBackend.external(settings)
         cacheBytes = Int64(try settings.int("store.cache-size-mb", default: 10240, range: 1...100_000_000)) << 20
         // Checked now; resolved again once the RTMP port is bound (it may be 0: any).

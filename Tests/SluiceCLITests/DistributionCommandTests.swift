@@ -108,4 +108,71 @@ final class DistributionCommandTests: XCTestCase {
         XCTAssertEqual(removed.status, 0, removed.output)
         XCTAssertFalse(try SluiceProcess.run(["distribution", "ls", "--data", data]).output.contains(id))
     }
+
+    /// A distribution with Logging on: its plays are written to the logging bucket as
+    /// gzip files in CloudFront's streaming log format.
+    func testAccessLogsInCloudFrontsStreamingFormat() async throws {
+        try ExternalTool.require("rtmpdump")
+        let gzip = try ExternalTool.require("gzip", install: "apt-get install -y gzip")
+        let data = try temporaryFolder()
+        let (server, port, _, _) = try await ServeCommandTests.startServer(data: data, environment: ["SLUICE_DISTRIBUTIONS_LOG_PERIOD": "1"])
+        defer { server.terminate() }
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "mb", "logs", "--data", data]).status, 0)
+        let made = try SluiceProcess.run(["distribution", "create", "--origin", "media", "--logging", "logs/rtmp/", "--data", data])
+        XCTAssertEqual(made.status, 0, made.output)
+        let id = String(try XCTUnwrap(made.output.split(separator: " ").first))
+        let domain = try field("domain", in: made.output)
+        try await waitUntilDeployed(id, data: data)
+
+        let played = try await rtmpdump(port: port, host: domain, extra: ["-A", "2"])
+        XCTAssertEqual(played.status, 0, played.standardError)
+        let missing = try await rtmpdump(port: port, host: domain, play: "nothing-here.flv")
+        XCTAssertTrue(missing.standardError.contains("StreamNotFound"), missing.standardError)
+
+        var keys: [String] = []
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            keys = try SluiceProcess.run(["bucket", "ls", "logs", "--recursive", "--data", data]).output.split(separator: "\n")
+                .compactMap { $0.split(separator: " ").last.map(String.init) }.filter { $0.hasPrefix("rtmp/") }
+            var text: [String] = []
+            for key in keys {
+                let copy = data + "/" + key.replacingOccurrences(of: "/", with: "_")
+                XCTAssertEqual(try SluiceProcess.run(["bucket", "get", "logs/" + key, copy, "--data", data]).status, 0)
+                text.append(String(decoding: try await ExternalTool.run([gzip, "-dc", copy]).standardOutput, as: UTF8.self))
+            }
+            if text.joined().contains("\tdisconnect\t") && text.joined().components(separatedBy: "\tdisconnect\t").count >= 3 {
+                keys = text
+                break
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        let files = keys
+        XCTAssertFalse(files.isEmpty, "no access log was written")
+        var lines: [[String]] = []
+        for file in files {
+            let rows = file.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            XCTAssertEqual(rows.first, "#Version: 1.0")
+            XCTAssertEqual(rows.dropFirst().first, "#Fields: date time x-edge-location c-ip x-event sc-bytes x-cf-status x-cf-client-id "
+                           + "cs-uri-stem cs-uri-query c-referrer x-page-url c-user-agent x-sname x-sname-query x-file-ext x-sid")
+            for row in rows.dropFirst(2) where !row.hasPrefix("#") {
+                let fields = row.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                XCTAssertEqual(fields.count, 17, String(row))
+                XCTAssertNotNil(fields[0].range(of: #"^\d{4}-\d\d-\d\d$"#, options: .regularExpression), String(row))
+                XCTAssertNotNil(fields[1].range(of: #"^\d\d:\d\d:\d\d$"#, options: .regularExpression), String(row))
+                XCTAssertEqual(fields[3], "127.0.0.1")
+                XCTAssertNotNil(UInt64(fields[5]), String(row))
+                XCTAssertEqual(fields[8], "rtmp://\(domain)/cfx/st")
+                lines.append(fields)
+            }
+        }
+        let events = lines.map { $0[4] }
+        for event in ["connect", "play", "stop", "disconnect"] { XCTAssertTrue(events.contains(event), "\(event) in \(events)") }
+        let play = try XCTUnwrap(lines.first { $0[4] == "play" && $0[13] == "sample.flv" }, "\(lines)")
+        XCTAssertEqual(play[6], "OK")
+        XCTAssertEqual(play[15], "flv")
+        let refused = try XCTUnwrap(lines.first { $0[4] == "play" && $0[13] == "nothing-here.flv" }, "\(lines)")
+        XCTAssertEqual(refused[6], "NetStream.Play.StreamNotFound")
+        let disconnect = try XCTUnwrap(lines.first { $0[4] == "disconnect" && $0[7] == play[7] }, "\(lines)")
+        XCTAssertGreaterThan(UInt64(disconnect[5]) ?? 0, 400_000, "sc-bytes counts what the play sent")
+    }
 }

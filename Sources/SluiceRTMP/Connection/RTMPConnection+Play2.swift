@@ -29,6 +29,7 @@ extension RTMPConnection {
             switches[streamID] = nil
             if let playback = playbacks.removeValue(forKey: streamID) {
                 logPlay(playback, "stopped by the client")
+                streamEvent(.stop, name: playback.name, streamID: streamID)
                 VODPlayback.writeStopped(streamID: streamID, name: playback.name, clientID: session.clientID,
                                          amf3: session.isAMF3, encoder: &encoder, into: &output)
             }

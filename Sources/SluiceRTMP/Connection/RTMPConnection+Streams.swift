@@ -15,6 +15,7 @@ extension RTMPConnection {
                 if let request = session.connectRequest {
                     logger[metadataKey: "app"] = "\(request.app)"
                     logger.info("connected", metadata: ["tcUrl": "\(request.tcUrl ?? "")", "flashVer": "\(request.flashVersion ?? "")"])
+                    streamEvent(.connect)
                 }
             case .close(let reason):
                 closeAfterFlush(reason: reason)
@@ -27,12 +28,14 @@ extension RTMPConnection {
             case .pause(let streamID, let paused, let milliseconds):
                 guard let playback = playbacks[streamID] else { continue }
                 playback.pause(paused, at: milliseconds, now: now, encoder: &encoder, into: &output)
+                streamEvent(paused ? .pause : .unpause, name: playback.name, streamID: streamID)
             case .stop(let streamID):
                 playlists[streamID] = nil
                 switches[streamID] = nil
                 if !session.hasStream(streamID) { bufferLengths[streamID] = nil }  // deleted
                 if let playback = playbacks.removeValue(forKey: streamID) {
                     logPlay(playback, "stopped by the client")
+                    streamEvent(.stop, name: playback.name, streamID: streamID)
                 }
             case .receive(let streamID, let audio, let video):
                 playbacks[streamID]?.receive(audio: audio, video: video)
@@ -61,6 +64,7 @@ extension RTMPConnection {
         }
         do {
             try playback.seek(to: milliseconds, now: now, encoder: &encoder, into: &output)
+            streamEvent(.seek, name: playback.name, streamID: streamID)
             logger.debug("seek", metadata: ["stream": "\(playback.name)", "to": "\(milliseconds)"])
         } catch {
             stopPlayback(streamID, reason: "read error while seeking: \(error)")
@@ -70,6 +74,7 @@ extension RTMPConnection {
     func stopPlayback(_ streamID: UInt32, reason: String) {
         guard let playback = playbacks.removeValue(forKey: streamID) else { return }
         logPlay(playback, "failed (NetStream.Play.Failed): \(reason)", level: .warning)
+        streamEvent(.stop, name: playback.name, streamID: streamID, status: "NetStream.Play.Failed")
         encoder.write(session.onStatus(streamID: streamID, FMS.status(
             "NetStream.Play.Failed", level: "error", description: "Playback failed: \(reason)")), into: &output)
     }
@@ -139,11 +144,13 @@ extension RTMPConnection {
         playbacks[request.streamID] = playback
         playback.startedAt = now
         playback.objectKey = opened.key
+        streamEvent(.play, name: request.name, streamID: request.streamID)
         logPlay(playback, "playing from \(request.start.map { "\($0) ms" } ?? "the beginning"), buffer \(playback.bufferLength) ms",
                 totals: false)
     }
 
     func streamNotFound(_ request: RTMPSession.PlayRequest, _ failure: MediaResolver.Failure) {
+        streamEvent(.play, name: request.name, streamID: request.streamID, status: "NetStream.Play.StreamNotFound")
         let description: String
         switch failure {
         case .notFound:
@@ -188,6 +195,7 @@ extension RTMPConnection {
                 playbacks.removeValue(forKey: streamID)
                 switches[streamID] = nil
                 logPlay(playback, "complete")
+                streamEvent(.stop, name: playback.name, streamID: streamID)
                 _ = playNextInPlaylist(streamID, after: playback)
             case .reachedSwitchPoint:
                 completeSwitch(streamID, now: now)

@@ -78,6 +78,8 @@ public final class RTMPConnection {
     private var lastInbound: UInt64
     /// The latest time any entry point was given: for durations in log lines.
     var latestNow: UInt64
+    /// Bytes handed to the driver so far (`sc-bytes` of the access log).
+    private(set) var bytesOut: UInt64 = 0
     private var housekeepingDue: UInt64
     /// The earliest time a paced stream has something to send.
     var pacingWakeUp: UInt64 = .max
@@ -126,6 +128,7 @@ public final class RTMPConnection {
     /// The bytes to send now, if any.
     public func takeOutput() -> ByteBuffer? {
         guard output.readableBytes > 0 else { return nil }
+        bytesOut &+= UInt64(output.readableBytes)
         // No spare buffer waits between batches: a paced or idle client holds none.
         defer { output = ByteBuffer() }
         return output
@@ -213,7 +216,9 @@ public final class RTMPConnection {
     public func disconnected() {
         for playback in playbacks.values where !playback.isFinished {
             logPlay(playback, "ended by disconnect")
+            streamEvent(.stop, name: playback.name, streamID: playback.streamID)
         }
+        if session.route != nil { streamEvent(.disconnect) }
         playbacks.removeAll()
         phase = .closing
         handshakeEnded = true

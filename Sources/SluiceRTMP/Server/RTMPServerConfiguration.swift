@@ -17,6 +17,8 @@ public struct RTMPServerConfiguration: Sendable {
     public var shutdownGrace: Double
     public var session: RTMPSession.Configuration
     public var decoderLimits: ChunkDecoder.Limits
+    /// Hears the events of connections routed by a distribution (its access log).
+    public var streamEvents: (any StreamEventSink)?
 
     public init(
         host: String = "0.0.0.0", port: Int = 1935, maximumConnections: Int = 2000, maximumHandshakes: Int = 200,

@@ -19,10 +19,13 @@ public struct StreamRoute: Equatable, Sendable {
     public var bucket: String
     /// Prepended to every playpath's key (a distribution's origin path).
     public var keyPrefix: String
+    /// The distribution that routed the connection; nil for the default one.
+    public var distributionID: String?
 
-    public init(bucket: String, keyPrefix: String = "") {
+    public init(bucket: String, keyPrefix: String = "", distributionID: String? = nil) {
         self.bucket = bucket
         self.keyPrefix = keyPrefix
+        self.distributionID = distributionID
     }
 }
 

@@ -6,7 +6,7 @@ import Synchronization
 public struct RoutingTable: Sendable, Equatable {
     public enum Entry: Sendable, Equatable {
         /// An enabled streaming distribution and its origin bucket.
-        case streaming(bucket: String)
+        case streaming(bucket: String, distributionID: String? = nil)
         /// A disabled streaming distribution: refused as if it did not exist.
         case disabled
         /// A basic (HTTP) distribution's host.
@@ -25,7 +25,7 @@ public struct RoutingTable: Sendable, Equatable {
 
     func route(host: String) -> Result<StreamRoute, ConnectRejection> {
         switch hosts[host.lowercased()] {
-        case .streaming(let bucket)?: return .success(StreamRoute(bucket: bucket))
+        case .streaming(let bucket, let id)?: return .success(StreamRoute(bucket: bucket, distributionID: id))
         case .disabled?: return .failure(.distributionNotFound(host))
         case .basic?: return .failure(.distributionTypeMismatch(host))
         case nil: return defaultBucket.map { .success(StreamRoute(bucket: $0)) } ?? .failure(.distributionNotFound(host))
