@@ -92,7 +92,7 @@ class Reader:
                 return st["type"], data
 
 
-def first_video_seconds(host, port, name):
+def first_video_seconds(host, port, name, tc_host=None):
     start = time.monotonic()
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -102,7 +102,9 @@ def first_video_seconds(host, port, name):
     reader.take(1536)
     sock.sendall(s0s1[1:])
     # What librtmp sends for rtmp://HOST:PORT/cfx/st -y NAME: app "cfx" (both servers take it).
-    tc_url = f"rtmp://{host}:{port}/cfx"
+    # tc_host: the name the player asked for (a distribution's domain), as with
+    # rtmpdump -t rtmp://DOMAIN/cfx/st while connecting to HOST.
+    tc_url = f"rtmp://{tc_host or host}:{port}/cfx"
     connect = amf_string("connect") + amf_number(1) + amf_object([
         ("app", amf_string("cfx")), ("tcUrl", amf_string(tc_url)), ("flashVer", amf_string("LNX 10,0,32,18")),
         ("capabilities", amf_number(15)), ("audioCodecs", amf_number(3191)), ("videoCodecs", amf_number(252)),

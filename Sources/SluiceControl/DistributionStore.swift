@@ -70,6 +70,15 @@ public final class DistributionStore: Sendable {
         return (items, rows.count > limit ? items.last?.id : nil)
     }
 
+    /// Each distribution's id, current ETag and whether it is deployed: what a server
+    /// polls to see whether anything changed, without decoding every config.
+    public func versions() throws -> [String: (etag: String, deployed: Bool)] {
+        let rows = try database.read { db in try Row.fetchAll(db, sql: "SELECT id, etag, status FROM distribution") }
+        var result: [String: (etag: String, deployed: Bool)] = [:]
+        for row in rows { result[row["id"]] = (row["etag"], (row["status"] as String) == DistributionStatus.deployed.rawValue) }
+        return result
+    }
+
     /// Every distribution, for the servers' routing table.
     public func all() throws -> [Distribution] {
         try database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM distribution ORDER BY id") }.map(Self.distribution)

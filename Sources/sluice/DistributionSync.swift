@@ -32,10 +32,11 @@ final class DistributionSync: Sendable {
     /// Reads the distributions; when any changed, swaps the routing table and marks
     /// them Deployed.
     func refresh() throws {
+        let current = try store.versions()
+        let unchanged = seen.withLock { $0 == current.mapValues(\.etag) } && current.values.allSatisfy(\.deployed)
+        guard !unchanged else { return }
         let distributions = try store.all()
         let versions = Dictionary(uniqueKeysWithValues: distributions.map { ($0.id, $0.etag) })
-        let unchanged = seen.withLock { $0 == versions } && distributions.allSatisfy { $0.status == .deployed }
-        guard !unchanged else { return }
         router.update(Self.table(distributions, defaultBucket: defaultBucket))
         onChange(distributions)
         seen.withLock { $0 = versions }
