@@ -1,0 +1,140 @@
+import Foundation
+
+/// The control API without sockets: a request's method, path, query, `If-Match` and body
+/// in; status, headers and body out. The HTTP server is only its driver, and tests and
+/// the fuzzer call it directly. Authentication happens before (the server checks the
+/// request's Signature V4 for service `cloudfront`).
+public struct ControlAPI: Sendable {
+    public let store: DistributionStore
+    /// The account id in ARNs.
+    public var account = "000000000000"
+    /// What `Location` headers start with (`https://cloudfront.amazonaws.com` for the
+    /// real service; the control port's own URL here).
+    public var baseURL: String
+
+    public init(store: DistributionStore, baseURL: String) {
+        self.store = store
+        self.baseURL = baseURL
+    }
+
+    public struct Request: Sendable {
+        public var method: String
+        /// The path, percent-decoded, without the query.
+        public var path: String
+        public var query: [String: String]
+        public var ifMatch: String?
+        public var body: [UInt8]
+        public var requestID: String
+
+        public init(method: String, path: String, query: [String: String] = [:], ifMatch: String? = nil, body: [UInt8] = [],
+                    requestID: String = UUID().uuidString.lowercased()) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.ifMatch = ifMatch
+            self.body = body
+            self.requestID = requestID
+        }
+    }
+
+    public struct Response: Sendable, Equatable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: String
+        /// The error code when the request was refused, for the access log.
+        public var errorCode: String?
+    }
+
+    /// What a path names: `/VERSION/streaming-distribution[/ID[/config]]`.
+    enum Route: Equatable {
+        case collection(APIVersion, DistributionKind)
+        case item(APIVersion, DistributionKind, String)
+        case config(APIVersion, DistributionKind, String)
+    }
+
+    static func route(_ path: String) -> Route? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard (2...4).contains(parts.count), let version = APIVersion(rawValue: parts[0]),
+              let kind = DistributionKind.allCases.first(where: { $0.resource == parts[1] }) else { return nil }
+        switch parts.count {
+        case 2: return .collection(version, kind)
+        case 3: return .item(version, kind, parts[2])
+        default: return parts[3] == "config" ? .config(version, kind, parts[2]) : nil
+        }
+    }
+
+    public func handle(_ request: Request) -> Response {
+        guard let route = Self.route(request.path) else {
+            return failure(ControlError("InvalidArgument", 404, "No such resource: \(request.path.prefix(200))."), version: .current, request)
+        }
+        let version: APIVersion
+        switch route {
+        case .collection(let v, _), .item(let v, _, _), .config(let v, _, _): version = v
+        }
+        do {
+            return try answer(route, request)
+        } catch let error as ControlError {
+            return failure(error, version: version, request)
+        } catch {
+            return failure(ControlError("InternalError", 500, "The server could not complete the request."), version: version, request)
+        }
+    }
+
+    func answer(_ route: Route, _ request: Request) throws -> Response {
+        switch (route, request.method) {
+        case (.collection(let version, .streaming), "POST"):
+            let config = try StreamingDistributionXML.readConfig(request.body, version: version)
+            let (made, created) = try store.create(.streaming, config)
+            // A replay of the same create gets the same answer as the create did.
+            _ = created
+            var response = distribution(made, version: version, status: 201)
+            response.headers["Location"] = "\(baseURL)/\(version.rawValue)/streaming-distribution/\(made.id)"
+            return response
+        case (.collection(let version, .streaming), "GET"):
+            let maxItems = try Self.maxItems(request.query["MaxItems"])
+            let marker = request.query["Marker"] ?? ""
+            let page = try store.list(.streaming, marker: marker.isEmpty ? nil : marker, maxItems: maxItems)
+            return ok(StreamingDistributionXML.list(page.items, marker: marker, nextMarker: page.nextMarker, maxItems: maxItems,
+                                                    version: version, account: account))
+        case (.item(let version, .streaming, let id), "GET"):
+            return distribution(try store.get(.streaming, id), version: version, status: 200)
+        case (.item(_, .streaming, let id), "DELETE"):
+            try store.delete(.streaming, id, ifMatch: request.ifMatch)
+            return Response(status: 204, headers: [:], body: "")
+        case (.config(let version, .streaming, let id), "GET"):
+            let found = try store.get(.streaming, id)
+            var response = ok(StreamingDistributionXML.config(found, version: version))
+            response.headers["ETag"] = found.etag
+            return response
+        case (.config(let version, .streaming, let id), "PUT"):
+            let config = try StreamingDistributionXML.readConfig(request.body, version: version)
+            return distribution(try store.update(.streaming, id, config, ifMatch: request.ifMatch), version: version, status: 200)
+        case (_, let method) where !["GET", "POST", "PUT", "DELETE"].contains(method):
+            throw ControlError("InvalidArgument", 405, "The method \(method.prefix(20)) is not allowed on this resource.")
+        default:
+            throw ControlError("InvalidArgument", 400, "This operation is not available on this resource (basic distributions come next).")
+        }
+    }
+
+    static func maxItems(_ text: String?) throws(ControlError) -> Int {
+        guard let text else { return 100 }
+        guard let value = Int(text), (0...1000).contains(value) else {
+            throw ControlError.invalidArgument("MaxItems must be a whole number from 0 to 1000.")
+        }
+        return value
+    }
+
+    func ok(_ body: String) -> Response {
+        Response(status: 200, headers: ["Content-Type": "text/xml"], body: body)
+    }
+
+    func distribution(_ distribution: Distribution, version: APIVersion, status: Int) -> Response {
+        Response(status: status, headers: ["Content-Type": "text/xml", "ETag": distribution.etag],
+                 body: StreamingDistributionXML.distribution(distribution, version: version, account: account))
+    }
+
+    func failure(_ error: ControlError, version: APIVersion, _ request: Request) -> Response {
+        Response(status: error.status, headers: ["Content-Type": "text/xml"], body: error.document(version: version, requestID: request.requestID),
+                 errorCode: error.code)
+    }
+}
