@@ -208,6 +208,7 @@ let package = Package(
             name: "SluiceStoreTests",
             dependencies: [
                 "SluiceStore",
+                "SluiceHTTP",
                 "SluiceMedia",
                 "SluiceTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOHTTP1
+import SluiceHTTP
 @testable import SluiceStore
 
 /// The S3 API's parsers: a request head into a call (operation, signature checks, range,

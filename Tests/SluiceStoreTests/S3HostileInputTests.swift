@@ -1,5 +1,6 @@
 import Foundation
 @testable import SluiceStore
+import SluiceHTTP
 import SluiceTestSupport
 import XCTest
 

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 @testable import SluiceStore
+import SluiceHTTP
 import XCTest
 
 /// The S3 API's pure parts: checksums, aws-chunked bodies, routing, ranges.

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import SluiceHTTP
 
 /// The S3 operations, on the embedded store.
 extension S3RequestHandler {
@@ -283,21 +284,11 @@ extension S3RequestHandler {
         if let disposition = call.parameter("response-content-disposition") { headers.append(("Content-Disposition", disposition)) }
         if let control = call.parameter("response-cache-control") { headers.append(("Cache-Control", control)) }
 
-        // Conditions, in S3's order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
-        let modified = info.lastModified.timeIntervalSince1970.rounded(.down)
-        if let match = call.header("if-match") {
-            if !Self.etagList(match).contains(where: { $0 == "*" || $0 == info.etag }) {
-                throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
-            }
-        } else if let since = call.header("if-unmodified-since").flatMap(S3Date.parseHTTP), modified > since.timeIntervalSince1970 {
+        switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: call.header) {
+        case .proceed: break
+        case .notModified: return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
+        case .preconditionFailed:
             throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
-        }
-        if let noneMatch = call.header("if-none-match") {
-            if Self.etagList(noneMatch).contains(where: { $0 == "*" || $0 == info.etag }) {
-                return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
-            }
-        } else if let since = call.header("if-modified-since").flatMap(S3Date.parseHTTP), modified <= since.timeIntervalSince1970 {
-            return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
         }
 
         let path = store.bodyPath(info)
@@ -462,7 +453,4 @@ extension S3RequestHandler {
 
     static func unquote(_ text: String) -> String { text.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")) }
 
-    static func etagList(_ text: String) -> [String] {
-        text.split(separator: ",").map { unquote($0.replacingOccurrences(of: "W/", with: "")) }
-    }
 }

@@ -197,37 +197,3 @@ public struct S3Router: Sendable {
         }
     }
 }
-
-/// A parsed `Range: bytes=…` against an object of `size` bytes.
-public enum ByteRange: Equatable, Sendable {
-    /// No range, or one S3 ignores (several ranges, another unit): the whole object.
-    case whole
-    case partial(ClosedRange<Int64>)
-    /// Starts past the end: 416 InvalidRange.
-    case unsatisfiable
-
-    public init(header: String?, size: Int64) {
-        guard let header, header.lowercased().hasPrefix("bytes=") else { self = .whole; return }
-        let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
-        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { self = .whole; return }
-        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
-        if first.isEmpty {
-            guard let suffix = Int64(last), suffix > 0 else { self = suffix0(last, size); return }
-            guard size > 0 else { self = .unsatisfiable; return }
-            self = .partial(max(0, size - suffix)...(size - 1))
-            return
-        }
-        guard let start = Int64(first), start >= 0 else { self = .whole; return }
-        // A last byte before the first makes the range invalid, and an invalid range is
-        // ignored (RFC 9110 14.1.1), whatever the object's size.
-        let end: Int64? = last.isEmpty ? nil : Int64(last)
-        if !last.isEmpty && (end ?? -1) < start { self = .whole; return }
-        guard start < size else { self = .unsatisfiable; return }
-        self = .partial(start...min(end ?? (size - 1), size - 1))
-    }
-}
-
-private func suffix0(_ text: Substring, _ size: Int64) -> ByteRange {
-    // `bytes=-0` asks for nothing: unsatisfiable; anything unreadable is ignored.
-    Int64(text) == 0 ? .unsatisfiable : .whole
-}
