@@ -204,6 +204,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceMediaTests", dependencies: ["SluiceMedia", "SluiceTestSupport"]),
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
+        .testTarget(name: "SluiceCommandLineTests", dependencies: ["SluiceCommandLine"]),
         .testTarget(
             name: "SluiceStoreTests",
             dependencies: [

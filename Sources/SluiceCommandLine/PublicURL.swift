@@ -27,9 +27,9 @@ public struct PublicURL: Equatable, Sendable {
         if let rtmpPort {
             port = rtmpPort
         } else {
-            port = try settings.int("rtmp.port", default: 1935, range: 0...65535)
+            port = try settings.int("rtmp.port", range: 0...65535)
         }
-        let bound = settings.string("rtmp.host", default: "0.0.0.0")
+        let bound = settings.string("rtmp.host")
         let host = ["0.0.0.0", "::", "[::]", ""].contains(bound) ? hostName() : bound
         let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         return PublicURL(url: "rtmp://\(shownHost):\(port)/\(application)", guessed: true)

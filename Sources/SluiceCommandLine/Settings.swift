@@ -112,17 +112,69 @@ public struct Settings: Sendable {
         return value
     }
 
-    /// Every setting a data folder's `sluice.yml` may hold. One list for every command:
-    /// `sluice bucket` or `sluice encode --data` read the same file as `serve`.
-    public static let knownKeys = [
-        "rtmp.host", "rtmp.port", "http.port", "rtmp.max-connections", "rtmp.chunk-size",
-        "rtmp.idle-timeout", "shutdown-grace", "default-bucket", "log-level", "log-format", "public-url",
-        "s3.host", "s3.port", "s3.region", "s3.domain", "s3.access-key", "s3.secret-key",
-        "watch.folder", "watch.preset", "watch.prefix", "watch.stable-seconds", "jobs.concurrency", "presets-dir",
-        "rtmp.max-handshakes", "rtmp.handshake-timeout", "rtmp.max-message-size", "http.max-connections",
-        "http.max-connections-per-ip", "http.head-timeout", "http.max-header-bytes", "http.max-uri-bytes",
-        "rtmp.bandwidth-check-on-connect", "distributions.default", "distributions.domain", "distributions.log-period",
-        "store.backend", "store.endpoint", "store.region", "store.bucket", "store.prefix",
-        "store.access-key", "store.secret-key", "store.cache-size-mb",
+    /// Every setting a data folder's `sluice.yml` may hold, with its default: one table
+    /// for every command (`sluice bucket` or `sluice encode --data` read the same file as
+    /// `serve`), for `--print-settings`, and for the values the code falls back to.
+    public static let table: [Definition] = [
+        .init("rtmp.host", "0.0.0.0"), .init("rtmp.port", "1935"),
+        .init("http.port", nil, shown: "80, or 8080 when 80 cannot be bound"),
+        .init("rtmp.max-connections", "2000"), .init("rtmp.chunk-size", "4096"), .init("rtmp.idle-timeout", "120"),
+        .init("shutdown-grace", "5"), .init("default-bucket", "media"), .init("log-level", "info"), .init("log-format", "text"),
+        .init("public-url", nil, shown: "rtmp://HOSTNAME:RTMP-PORT/cfx/st"),
+        .init("s3.host", nil, shown: "the RTMP host"), .init("s3.port", "9000"), .init("s3.region", "us-east-1"),
+        .init("s3.domain", "localhost"),
+        .init("s3.access-key", "", shown: "generated on first start"), .init("s3.secret-key", "", shown: "generated on first start"),
+        .init("watch.folder", "", shown: "none"), .init("watch.preset", "dynamic-streaming"), .init("watch.prefix", ""),
+        .init("watch.stable-seconds", "2"), .init("jobs.concurrency", "1"),
+        .init("presets-dir", "", shown: "presets/ beside the executable or in the working folder"),
+        .init("rtmp.max-handshakes", "200"), .init("rtmp.handshake-timeout", "10"), .init("rtmp.max-message-size", "1048576"),
+        .init("http.max-connections", "2000"), .init("http.max-connections-per-ip", "128"), .init("http.head-timeout", "10"),
+        .init("http.max-header-bytes", "16384"), .init("http.max-uri-bytes", "8192"),
+        .init("rtmp.bandwidth-check-on-connect", "false"),
+        .init("distributions.default", "on"), .init("distributions.domain", "sluice.localhost"), .init("distributions.log-period", "3600"),
+        .init("store.backend", "local"), .init("store.endpoint", "", shown: "none"), .init("store.region", "us-east-1"),
+        .init("store.bucket", "", shown: "none"), .init("store.prefix", ""), .init("store.access-key", "", shown: "none"),
+        .init("store.secret-key", "", shown: "none"), .init("store.cache-size-mb", "10240"),
     ]
+
+    public struct Definition: Sendable {
+        public let key: String
+        /// The default as a setting's text; nil when it is worked out at start.
+        public let value: String?
+        /// How `--print-settings` shows the default.
+        public let shown: String
+
+        init(_ key: String, _ value: String?, shown: String? = nil) {
+            self.key = key
+            self.value = value
+            self.shown = shown ?? value ?? ""
+        }
+    }
+
+    public static let knownKeys = table.map(\.key)
+    private static let defaults = Dictionary(uniqueKeysWithValues: table.map { ($0.key, $0) })
+
+    /// The table's default of a setting that has one (a missing entry is a mistake in
+    /// this file, caught by its test).
+    static func defaultValue(_ key: String) -> String {
+        guard let value = defaults[key]?.value else { preconditionFailure("setting \(key) has no default in Settings.table") }
+        return value
+    }
+
+    /// The value and where it came from, for `--print-settings`.
+    public func describe(_ key: String) -> (String, String) {
+        describe(key, default: Self.defaults[key]?.shown ?? "")
+    }
+
+    public func string(_ key: String) -> String {
+        string(key, default: Self.defaultValue(key))
+    }
+
+    public func int(_ key: String, range: ClosedRange<Int>) throws(Problem) -> Int {
+        try int(key, default: Int(Self.defaultValue(key)) ?? 0, range: range)
+    }
+
+    public func seconds(_ key: String) throws(Problem) -> Double {
+        try seconds(key, default: Double(Self.defaultValue(key)) ?? 0)
+    }
 }

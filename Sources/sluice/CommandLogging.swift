@@ -44,11 +44,11 @@ enum CommandLogging {
 
     /// `log-level` and `log-format`, checked.
     static func choices(_ settings: Settings) throws(Settings.Problem) -> (Logger.Level, LogFormat) {
-        let levelName = settings.string("log-level", default: "info")
+        let levelName = settings.string("log-level")
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw Settings.Problem(description: "log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
         }
-        let formatName = settings.string("log-format", default: "text")
+        let formatName = settings.string("log-format")
         guard let format = LogFormat(rawValue: formatName.lowercased()) else {
             throw Settings.Problem(description: "log format '\(formatName)' is not text or json")
         }

@@ -83,8 +83,8 @@ final class DistributionSync: Sendable {
 extension DistributionStore {
     /// The data folder's distributions, for a store of buckets.
     static func open(folder: String, settings: Settings, store: any ObjectStore) throws -> DistributionStore {
-        let domains = settings.string("s3.domain", default: "localhost").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        return try DistributionStore(dataFolder: folder, domainSuffix: settings.string("distributions.domain", default: "sluice.localhost"),
+        let domains = settings.string("s3.domain").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        return try DistributionStore(dataFolder: folder, domainSuffix: settings.string("distributions.domain"),
                                      s3Domains: domains) { (try? store.bucketExists($0)) == true }
     }
 }

@@ -10,8 +10,8 @@ enum S3Credentials {
     static let fileName = "s3-credentials.yml"
 
     static func load(dataFolder: String, settings: Settings, logger: Logger) throws -> (accessKey: String, secretKey: String) {
-        let configuredAccess = settings.string("s3.access-key", default: "")
-        let configuredSecret = settings.string("s3.secret-key", default: "")
+        let configuredAccess = settings.string("s3.access-key")
+        let configuredSecret = settings.string("s3.secret-key")
         if !configuredAccess.isEmpty || !configuredSecret.isEmpty {
             guard !configuredAccess.isEmpty, !configuredSecret.isEmpty else {
                 throw Settings.Problem(description: "set both s3.access-key and s3.secret-key, or neither")

@@ -118,21 +118,6 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .long, help: "Check the settings, print each with its value and where it came from, then exit.")
     var printSettings = false
 
-    static let defaults = [
-        "rtmp.host": "0.0.0.0", "rtmp.port": "1935", "http.port": "80, or 8080 when 80 cannot be bound",
-        "rtmp.max-connections": "2000", "rtmp.chunk-size": "4096", "rtmp.idle-timeout": "120",
-        "shutdown-grace": "5", "default-bucket": "media", "log-level": "info",
-        "s3.host": "the RTMP host", "s3.port": "9000", "s3.region": "us-east-1", "s3.domain": "localhost",
-        "s3.access-key": "generated on first start", "s3.secret-key": "generated on first start",
-        "watch.folder": "none", "watch.preset": "dynamic-streaming", "watch.prefix": "", "watch.stable-seconds": "2",
-        "jobs.concurrency": "1", "presets-dir": "presets/ beside the executable or in the working folder",
-        "rtmp.max-handshakes": "200", "rtmp.handshake-timeout": "10", "rtmp.max-message-size": "1048576",
-        "http.max-connections": "2000", "http.max-connections-per-ip": "128", "http.head-timeout": "10",
-        "http.max-header-bytes": "16384", "http.max-uri-bytes": "8192", "rtmp.bandwidth-check-on-connect": "false",
-        "log-format": "text", "public-url": "rtmp://HOSTNAME:RTMP-PORT/cfx/st",
-        "distributions.default": "on", "distributions.domain": "sluice.localhost", "distributions.log-period": "3600",
-    ].merging(StoreBackend.defaults) { first, _ in first }
-
     static var knownSettings: [String] { Settings.knownKeys }
 
     func run() async throws {
@@ -141,7 +126,7 @@ struct Serve: AsyncParsableCommand {
         if printSettings {
             print("data = \(folder.path)")
             for key in Self.knownSettings {
-                let (value, source) = settings.describe(key, default: Self.defaults[key] ?? "")
+                let (value, source) = settings.describe(key)
                 let shown = key.hasSuffix("secret-key") && source != "default" ? "(hidden)" : value
                 print("\(key) = \(shown) (\(source))")
             }

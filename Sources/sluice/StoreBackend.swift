@@ -8,11 +8,6 @@ import SluiceStore
 /// command reads the same settings (`DATA/sluice.yml`, then `SLUICE_STORE_*` variables),
 /// so `sluice serve`, `sluice bucket` and the job runner always agree.
 enum StoreBackend {
-    static let defaults = [
-        "store.backend": "local", "store.endpoint": "none", "store.region": "us-east-1", "store.bucket": "none",
-        "store.prefix": "", "store.access-key": "none", "store.secret-key": "none", "store.cache-size-mb": "10240",
-    ]
-
     static let help = """
         store.backend (local) keeps objects in DATA/; with s3 they live in one bucket
         of an external S3-compatible service: store.endpoint (http(s)://HOST:PORT),
@@ -24,7 +19,7 @@ enum StoreBackend {
 
     /// The external service's settings, or nil for the embedded store.
     static func external(_ settings: Settings) throws(Settings.Problem) -> ExternalStoreConfiguration? {
-        let backend = settings.string("store.backend", default: "local").lowercased()
+        let backend = settings.string("store.backend").lowercased()
         switch backend {
         case "local": return nil
         case "s3": break
@@ -39,8 +34,8 @@ enum StoreBackend {
         }
         var configuration = ExternalStoreConfiguration(endpoint: try required("store.endpoint"), bucket: try required("store.bucket"),
                                                        accessKey: try required("store.access-key"), secretKey: try required("store.secret-key"))
-        configuration.region = settings.string("store.region", default: "us-east-1")
-        configuration.prefix = settings.string("store.prefix", default: "")
+        configuration.region = settings.string("store.region")
+        configuration.prefix = settings.string("store.prefix")
         return configuration
     }
 
