@@ -36,12 +36,14 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Containers and AMF: pure Swift, no sockets, no libav.
         .target(name: "SluiceMedia"),
-        // What every listener shares: connection caps, rate-limited limit logs, and the
-        // HTTP request limits with answers to malformed requests.
+        // What every listener shares: connection caps, rate-limited limit logs, the HTTP
+        // request limits with answers to malformed requests, and the one HTTP server core
+        // (connection loop, replies, Range and conditionals, graceful shutdown).
         .target(
             name: "SluiceHTTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

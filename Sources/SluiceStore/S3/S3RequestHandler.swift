@@ -4,15 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-
-/// What an operation answers: a small body built in memory, or an object's body read
-/// from disk as it is sent.
-enum S3Reply {
-    case data(HTTPResponseStatus, [(String, String)], String)
-    case empty(HTTPResponseStatus, [(String, String)])
-    /// `range` is half-open so that an empty object (or an empty range) is expressible.
-    case file(HTTPResponseStatus, [(String, String)], path: String, range: Range<Int64>)
-}
+import SluiceHTTP
 
 /// One parsed request, with who sent it.
 struct S3Call {
@@ -36,58 +28,36 @@ enum PayloadMode {
     case chunked(AWSChunkedDecoder.Signing?)
 }
 
-struct S3RequestHandler: Sendable {
+struct S3RequestHandler: HTTPResponder {
     let store: LocalObjectStore
     let configuration: S3APIConfiguration
     let threadPool: NIOThreadPool
     let logger: Logger
     let authenticator: S3Authenticator
-    let tracker: ConnectionTracker
 
     /// S3's single-PUT limit.
     static let maximumObjectSize: Int64 = 5 * 1024 * 1024 * 1024
     static let owner = (id: "sluice", name: "sluice")
 
-    init(store: LocalObjectStore, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger, tracker: ConnectionTracker) {
+    init(store: LocalObjectStore, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger) {
         self.store = store
-        self.tracker = tracker
         self.configuration = configuration
         self.threadPool = threadPool
         self.logger = logger
         authenticator = S3Authenticator(configuration)
     }
 
-    func serve(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
-        guard let id = tracker.register(channel.channel) else {
-            try? await channel.channel.close()
-            return
-        }
-        defer { tracker.remove(id) }
-        do {
-            try await channel.executeThenClose { inbound, outbound in
-                let connection = S3Connection(inbound: inbound, outbound: outbound)
-                while let head = try await connection.nextHead() {
-                    let running = tracker.mark(id, busy: true)
-                    let started = ContinuousClock.now
-                    let requestID = Self.requestID()
-                    var answer = await respond(head, connection: connection, requestID: requestID)
-                    // A server that is stopping answers this request, then closes.
-                    let keepAlive = head.isKeepAlive && running
-                    if !keepAlive { answer.reply = Self.closing(answer.reply) }
-                    try await write(answer.reply, for: head, requestID: requestID, connection: connection)
-                    logRequest(head, answer, started: started, requestID: requestID, peer: channel.channel.remoteAddress)
-                    let reusable = await connection.finishRequest()
-                    if !keepAlive || !reusable || !tracker.mark(id, busy: false) { break }
-                }
-            }
-        } catch {
-            logger.debug("S3 connection ended: \(error)")
-        }
+    func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> S3Answer {
+        await respond(head, connection: connection, requestID: context.requestID)
+    }
+
+    func written(_ answer: S3Answer, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration) {
+        logRequest(head, answer, elapsed: elapsed, requestID: context.requestID, peer: context.peer)
     }
 
     /// One line per request, as an access log: who, what, the answer, its size, how long,
     /// the request id a client reports, and for a refusal its S3 code and why.
-    func logRequest(_ head: HTTPRequestHead, _ answer: S3Answer, started: ContinuousClock.Instant, requestID: String, peer: SocketAddress?) {
+    func logRequest(_ head: HTTPRequestHead, _ answer: S3Answer, elapsed: Duration, requestID: String, peer: SocketAddress?) {
         let status: HTTPResponseStatus
         let bytes: Int
         switch answer.reply {
@@ -95,8 +65,8 @@ struct S3RequestHandler: Sendable {
         case .empty(let s, _): status = s; bytes = 0
         case .file(let s, _, _, let range): status = s; bytes = head.method == .HEAD ? 0 : range.count
         }
-        let elapsed = started.duration(to: .now).components
-        let milliseconds = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
+        let parts = elapsed.components
+        let milliseconds = Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15
         let client = peer?.ipAddress ?? "-"
         var line = "S3 \(client) \(head.method) \(answer.resource) \(answer.operation) \(status.code) \(bytes) bytes "
             + "\(String(format: "%.1f", milliseconds)) ms id=\(requestID)"
@@ -104,78 +74,10 @@ struct S3RequestHandler: Sendable {
         logger.log(level: status.code >= 500 ? .warning : .info, "\(line)")
     }
 
-    static func closing(_ reply: S3Reply) -> S3Reply {
-        switch reply {
-        case .data(let s, let h, let b): return .data(s, h + [("Connection", "close")], b)
-        case .empty(let s, let h): return .empty(s, h + [("Connection", "close")])
-        case .file(let s, let h, let p, let r): return .file(s, h + [("Connection", "close")], path: p, range: r)
-        }
-    }
-
-    static func requestID() -> String {
-        (0..<8).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined()
-    }
-
-    // MARK: Writing
-
-    func write(_ reply: S3Reply, for request: HTTPRequestHead, requestID: String, connection: S3Connection) async throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "x-amz-request-id", value: requestID)
-        headers.add(name: "Date", value: S3Date.http(Date()))
-        headers.add(name: "Server", value: "Sluice")
-        let outbound = connection.outbound
-        switch reply {
-        case .data(let status, let extra, let body):
-            for (name, value) in extra { headers.add(name: name, value: value) }
-            let bytes = request.method == .HEAD ? ByteBuffer() : ByteBuffer(string: body)
-            if !headers.contains(name: "Content-Type") { headers.add(name: "Content-Type", value: "application/xml") }
-            headers.add(name: "Content-Length", value: String(request.method == .HEAD ? 0 : bytes.readableBytes))
-            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
-            if bytes.readableBytes > 0 { try await outbound.write(.body(.byteBuffer(bytes))) }
-            try await outbound.write(.end(nil))
-        case .empty(let status, let extra):
-            for (name, value) in extra { headers.add(name: name, value: value) }
-            if !headers.contains(name: "Content-Length") && status != .notModified { headers.add(name: "Content-Length", value: "0") }
-            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
-            try await outbound.write(.end(nil))
-        case .file(let status, let extra, let path, let range):
-            for (name, value) in extra { headers.add(name: name, value: value) }
-            headers.add(name: "Content-Length", value: String(range.count))
-            let descriptor = try await threadPool.runIfActive { open(path, O_RDONLY | O_CLOEXEC) }
-            guard descriptor >= 0 else {
-                // The object was replaced between the lookup and the read: its new body is
-                // a different file, the old one is gone. Report it rather than send a mix.
-                let error = S3Error("InternalError", .internalServerError, "the object changed while it was read; retry")
-                try await write(.data(error.status, [], error.document(resource: path, requestID: requestID)), for: request,
-                                requestID: requestID, connection: connection)
-                return
-            }
-            defer { close(descriptor) }
-            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
-            var offset = range.lowerBound
-            let end = range.upperBound
-            while offset < end {
-                let want = Int(min(1 << 20, end - offset))
-                let at = offset
-                let buffer = try await threadPool.runIfActive { () throws -> ByteBuffer in
-                    var buffer = ByteBufferAllocator().buffer(capacity: want)
-                    let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer in
-                        max(0, pread(descriptor, pointer.baseAddress!, want, off_t(at)))
-                    }
-                    guard count > 0 else { throw S3Error("InternalError", .internalServerError, "the object's body ended early") }
-                    return buffer
-                }
-                offset += Int64(buffer.readableBytes)
-                try await outbound.write(.body(.byteBuffer(buffer)))
-            }
-            try await outbound.write(.end(nil))
-        }
-    }
-
     // MARK: Dispatch
 
     /// What a request was answered, for the writer and the access log.
-    struct S3Answer {
+    struct S3Answer: HTTPAnswer {
         var reply: S3Reply
         /// `/BUCKET/KEY`, `/BUCKET` or `/`.
         var resource: String
@@ -199,6 +101,8 @@ struct S3RequestHandler: Sendable {
             failure = error
         } catch let error as StoreError {
             failure = S3Error(error)
+        } catch let error as HTTPRequestError {
+            failure = S3Error(error.code, error.status, error.message)
         } catch {
             failure = S3Error("InternalError", .internalServerError, "\(error)")
         }

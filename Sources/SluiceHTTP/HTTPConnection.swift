@@ -1,0 +1,166 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// What a request's body reading can fail with; each surface answers it in its own
+/// error format.
+public struct HTTPRequestError: Error, Sendable {
+    public let code: String
+    public let status: HTTPResponseStatus
+    public let message: String
+
+    public init(code: String, status: HTTPResponseStatus, message: String) {
+        self.code = code
+        self.status = status
+        self.message = message
+    }
+}
+
+/// What a responder answers: a small body built in memory, or a file's bytes read as
+/// they are sent.
+public enum HTTPReply: Sendable {
+    case data(HTTPResponseStatus, [(String, String)], String)
+    case empty(HTTPResponseStatus, [(String, String)])
+    /// `range` is half-open so that an empty file (or an empty range) is expressible.
+    case file(HTTPResponseStatus, [(String, String)], path: String, range: Range<Int64>)
+
+    public var status: HTTPResponseStatus {
+        switch self {
+        case .data(let status, _, _), .empty(let status, _), .file(let status, _, _, _): return status
+        }
+    }
+
+    /// The same reply, telling the client the connection closes after it.
+    public func closing() -> HTTPReply {
+        switch self {
+        case .data(let s, let h, let b): return .data(s, h + [("Connection", "close")], b)
+        case .empty(let s, let h): return .empty(s, h + [("Connection", "close")])
+        case .file(let s, let h, let p, let r): return .file(s, h + [("Connection", "close")], path: p, range: r)
+        }
+    }
+}
+
+/// Open connections, and whether each is between requests, so that shutdown closes the
+/// idle ones at once instead of waiting for their clients to hang up.
+final class ConnectionTracker: Sendable {
+    private struct State {
+        var next = 0
+        var stopping = false
+        var open: [Int: (channel: any Channel, busy: Bool)] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Nil once stopping: the connection should close.
+    func register(_ channel: any Channel) -> Int? {
+        state.withLock { state in
+            guard !state.stopping else { return nil }
+            state.next += 1
+            state.open[state.next] = (channel, false)
+            return state.next
+        }
+    }
+
+    /// Marks a connection busy (a request arrived) or idle (its response is done); false
+    /// when the server is stopping and the connection should close now.
+    func mark(_ id: Int, busy: Bool) -> Bool {
+        state.withLock { state in
+            state.open[id]?.busy = busy
+            return !state.stopping
+        }
+    }
+
+    func remove(_ id: Int) {
+        _ = state.withLock { $0.open.removeValue(forKey: id) }
+    }
+
+    func stop() {
+        let idle = state.withLock { state -> [any Channel] in
+            state.stopping = true
+            return state.open.values.filter { !$0.busy }.map(\.channel)
+        }
+        for channel in idle { channel.close(promise: nil) }
+    }
+}
+
+/// Closes a connection that has been silent both ways for the idle timeout.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
+
+/// One connection's request/response exchange: request heads and body parts in order,
+/// `100 Continue` sent the moment a handler first asks for a body it was promised.
+public final class HTTPConnection {
+    private var inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
+    public let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+
+    private enum BodyState {
+        case idle
+        case reading(version: HTTPVersion, expectsContinue: Bool, continueSent: Bool)
+        case ended
+    }
+
+    private var body = BodyState.idle
+
+    init(inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) {
+        self.inbound = inbound.makeAsyncIterator()
+        self.outbound = outbound
+    }
+
+    public func nextHead() async throws -> HTTPRequestHead? {
+        while let part = try await inbound.next() {
+            if case .head(let head) = part {
+                let expects = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
+                body = .reading(version: head.version, expectsContinue: expects, continueSent: false)
+                return head
+            }
+        }
+        return nil
+    }
+
+    /// The next piece of the current request's body; nil at its end.
+    public func nextBodyPart() async throws -> ByteBuffer? {
+        guard case .reading(let version, let expects, let sent) = body else { return nil }
+        if expects && !sent {
+            try await outbound.write(.head(HTTPResponseHead(version: version, status: .continue)))
+            body = .reading(version: version, expectsContinue: true, continueSent: true)
+        }
+        guard let part = try await inbound.next() else { throw HTTPRequestError(code: "IncompleteBody", status: .badRequest, message: "the connection closed mid-body") }
+        switch part {
+        case .body(let buffer): return buffer
+        case .end:
+            body = .ended
+            return nil
+        case .head:
+            throw HTTPRequestError(code: "InvalidRequest", status: .badRequest, message: "a request began before the previous one ended")
+        }
+    }
+
+    /// After the response: whether the connection can take another request. A body the
+    /// handler left unread is drained if small; one the client still waits to send (it
+    /// asked for `100 Continue` and got an error) means closing.
+    public func finishRequest() async -> Bool {
+        guard case .reading(_, let expects, let sent) = body else { return true }
+        if expects && !sent { return false }
+        var drained = 0
+        do {
+            while let part = try await nextBodyPart() {
+                drained += part.readableBytes
+                if drained > 1 << 20 { return false }
+            }
+        } catch {
+            return false
+        }
+        return true
+    }
+}

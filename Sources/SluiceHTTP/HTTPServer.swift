@@ -1,0 +1,172 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// What an HTTP surface answers (the S3 API, the public listener, the control API):
+/// one request at a time per connection; its body, if any, is read from the
+/// connection. The server core does the rest: accepting within limits, the connection
+/// loop, writing the reply, keep-alive, graceful shutdown.
+public protocol HTTPResponder: Sendable {
+    associatedtype Answer: HTTPAnswer
+    func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> Answer
+    /// After the answer was written: the access-log line.
+    func written(_ answer: Answer, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration)
+}
+
+/// A reply and whatever the responder wants to remember of it for its log.
+public protocol HTTPAnswer: Sendable {
+    var reply: HTTPReply { get set }
+}
+
+extension HTTPReply: HTTPAnswer {
+    public var reply: HTTPReply {
+        get { self }
+        set { self = newValue }
+    }
+}
+
+public struct HTTPRequestContext: Sendable {
+    /// 16 hex digits, sent back in the responder's request-id header.
+    public let requestID: String
+    public let peer: SocketAddress?
+}
+
+public struct HTTPServerConfiguration: Sendable {
+    public var host = "0.0.0.0"
+    /// 0 picks a free port.
+    public var port = 0
+    public var limits = HTTPLimits()
+    public var maximumConnections = 2000
+    public var maximumConnectionsPerAddress = 128
+    /// A connection that neither sends nor receives for this long is closed.
+    public var idleTimeout: TimeAmount = .seconds(120)
+    /// How the listener is named in log lines ("S3 API", "HTTP").
+    public var name = "HTTP"
+    /// The header that carries each request's id (`x-amz-request-id`), if any.
+    public var requestIDHeader: String?
+    /// For replies built in memory that name no type.
+    public var defaultContentType = "text/plain; charset=utf-8"
+
+    public init() {}
+}
+
+/// The HTTP server every surface runs on: SwiftNIO async channels, one task per
+/// connection, so request bodies stream in with back-pressure and file bodies stream
+/// out in 1 MiB reads; nothing holds a whole object in memory.
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    let group: any EventLoopGroup
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    /// The body of the answer to a request refused before it reached the responder
+    /// (a limit, a malformed head), in the surface's own format.
+    let refusal: @Sendable (HTTPResponseStatus, String) -> (contentType: String, body: String)
+    private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?)>((nil, nil))
+    private let connections: ConnectionLimiter
+    private let limitLog: LimitLog
+    private let tracker = ConnectionTracker()
+
+    public init(configuration: HTTPServerConfiguration, group: any EventLoopGroup, threadPool: NIOThreadPool, logger: Logger,
+                refusal: @escaping @Sendable (HTTPResponseStatus, String) -> (contentType: String, body: String)) {
+        self.configuration = configuration
+        self.group = group
+        self.threadPool = threadPool
+        self.logger = logger
+        self.refusal = refusal
+        connections = ConnectionLimiter(maximum: configuration.maximumConnections, maximumPerAddress: configuration.maximumConnectionsPerAddress)
+        limitLog = LimitLog(logger: logger)
+    }
+
+    /// Binds and starts accepting; returns the bound port.
+    @discardableResult
+    public func start<Responder: HTTPResponder>(_ responder: Responder) async throws -> Int {
+        let (configuration, limitLog, refusal) = (self.configuration, self.limitLog, self.refusal)
+        let listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: configuration.idleTimeout), IdleCloser()])
+                    try addHTTPServerHandlers(to: channel.pipeline.syncOperations, limits: configuration.limits, limitLog: limitLog,
+                                              errorBody: refusal)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = listener.channel.localAddress?.port ?? configuration.port
+        let task = Task { await self.accept(listener, responder: responder) }
+        state.withLock { $0 = (listener.channel, task) }
+        return port
+    }
+
+    private func accept<Responder: HTTPResponder>(_ listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
+                                                  responder: Responder) async {
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await listener.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        let address = connection.channel.remoteAddress?.ipAddress ?? "?"
+                        if let refusal = connections.admit(address) {
+                            limitLog.closed("\(configuration.name) connection from \(address)", reason: refusal.description)
+                            try? await connection.channel.close()
+                            continue
+                        }
+                        group.addTask {
+                            await self.serve(connection, responder: responder)
+                            self.connections.release(address)
+                        }
+                    }
+                }
+            }
+        } catch {
+            logger.error("\(configuration.name) listener stopped: \(error)")
+        }
+    }
+
+    /// One connection: requests in turn until the client or a stop ends it.
+    private func serve<Responder: HTTPResponder>(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>,
+                                                 responder: Responder) async {
+        guard let id = tracker.register(channel.channel) else {
+            try? await channel.channel.close()
+            return
+        }
+        defer { tracker.remove(id) }
+        let peer = channel.channel.remoteAddress
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                let connection = HTTPConnection(inbound: inbound, outbound: outbound)
+                while let head = try await connection.nextHead() {
+                    let running = tracker.mark(id, busy: true)
+                    let started = ContinuousClock.now
+                    let context = HTTPRequestContext(requestID: Self.requestID(), peer: peer)
+                    var answer = await responder.respond(to: head, connection: connection, context: context)
+                    // A server that is stopping answers this request, then closes.
+                    let keepAlive = head.isKeepAlive && running
+                    if !keepAlive { answer.reply = answer.reply.closing() }
+                    try await HTTPReplyWriter(threadPool: threadPool, configuration: configuration, refusal: refusal)
+                        .write(answer.reply, for: head, requestID: context.requestID, connection: connection)
+                    responder.written(answer, for: head, context: context, elapsed: started.duration(to: .now))
+                    let reusable = await connection.finishRequest()
+                    if !keepAlive || !reusable || !tracker.mark(id, busy: false) { break }
+                }
+            }
+        } catch {
+            logger.debug("\(configuration.name) connection ended: \(error)")
+        }
+    }
+
+    public static func requestID() -> String {
+        (0..<8).map { _ in String(UInt8.random(in: 0...255), radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+    }
+
+    /// Stops accepting and closes idle keep-alive connections; requests in flight finish,
+    /// then their connections close.
+    public func shutdown() async {
+        let (channel, task) = state.withLock { $0 }
+        try? await channel?.close()
+        tracker.stop()
+        _ = await task?.value
+    }
+}
