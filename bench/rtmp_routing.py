@@ -38,7 +38,7 @@ def main():
     os.makedirs(data)
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    server = subprocess.Popen([SLUICE, "serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", str(port), "--http-port=-1",
+    server = subprocess.Popen([SLUICE, "serve", "--control-port=-1", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", str(port), "--http-port=-1",
                                "--s3-port=-1", "--log-level", "warning"], env=environment, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)

@@ -89,7 +89,7 @@ class Sluice:
         self.port = free_port()
         self.log = open(os.path.join(OUT, "sluice.log"), "w")
         self.process = subprocess.Popen(
-            [os.path.join(ROOT, ".build", "release", "sluice"), "serve", "--data", self.dir, "--rtmp-host", "127.0.0.1",
+            [os.path.join(ROOT, ".build", "release", "sluice"), "serve", "--control-port=-1", "--data", self.dir, "--rtmp-host", "127.0.0.1",
              "--rtmp-port", str(self.port), "--http-port=-1", "--log-level", "warning"],
             stderr=self.log)
         wait_port(self.port)

@@ -71,7 +71,7 @@ class Sluice:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         environment.update({"SLUICE_S3_ACCESS_KEY": ACCESS_KEY, "SLUICE_S3_SECRET_KEY": SECRET_KEY})
         self.process = subprocess.Popen(
-            [SLUICE, "serve", "--data", self.dir, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port=-1",
+            [SLUICE, "serve", "--control-port=-1", "--data", self.dir, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port=-1",
              "--s3-port", str(self.port), "--log-level", "warning"],
             stderr=self.log, env=environment)
         wait_port(self.port)

@@ -437,7 +437,7 @@ def main():
         env = dict(os.environ, SLUICE_HTTP_MAX_CONNECTIONS_PER_IP=str(limit), SLUICE_HTTP_MAX_CONNECTIONS=str(limit),
                    SLUICE_RTMP_MAX_HANDSHAKES="200", SLUICE_S3_ACCESS_KEY=ACCESS_KEY, SLUICE_S3_SECRET_KEY=SECRET_KEY,
                    SLUICE_RTMP_HANDSHAKE_TIMEOUT=str(args.handshake_timeout))
-        server = subprocess.Popen([binary, "serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", str(ports[0]),
+        server = subprocess.Popen([binary, "serve", "--control-port=-1", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", str(ports[0]),
                                    "--http-port", str(ports[1]), "--s3-port", str(ports[2]), "--max-connections", str(limit),
                                    "--log-level", "warning"], stderr=log, env=env)
         for port in ports:

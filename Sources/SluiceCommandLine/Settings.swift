@@ -131,6 +131,7 @@ public struct Settings: Sendable {
         .init("http.max-connections", "2000"), .init("http.max-connections-per-ip", "128"), .init("http.head-timeout", "10"),
         .init("http.max-header-bytes", "16384"), .init("http.max-uri-bytes", "8192"),
         .init("rtmp.bandwidth-check-on-connect", "false"),
+        .init("control.port", "8090"), .init("control.host", nil, shown: "the RTMP host"),
         .init("distributions.default", "on"), .init("distributions.domain", "sluice.localhost"), .init("distributions.log-period", "3600"),
         .init("store.backend", "local"), .init("store.endpoint", "", shown: "none"), .init("store.region", "us-east-1"),
         .init("store.bucket", "", shown: "none"), .init("store.prefix", ""), .init("store.access-key", "", shown: "none"),

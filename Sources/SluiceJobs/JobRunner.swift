@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import SluiceStore
 import Synchronization
 
@@ -195,6 +196,7 @@ public final class JobRunner: Sendable {
         var lastCheck = Date.distantPast
         var movedOn = true
         var rungs = 0
+        let encodeStarted = ContinuousClock.now
         let outcome = TranscodeWorker.run(configuration.transcoder, request, isCancelled: { [self] in
             if self.stopping.load(ordering: .relaxed) || !movedOn { return true }
             // The job row is read at most twice a second: cancellation comes from
@@ -220,6 +222,7 @@ public final class JobRunner: Sendable {
         case .failed(let reason, let transient):
             return transient ? .transient(reason, storageFull: true) : .permanent(readable(reason, spec))
         case .done(let renditions, let manifests):
+            Metrics.Timer(label: "sluice_encode_seconds").record(duration: encodeStarted.duration(to: .now))
             // Renditions first, manifests last: a manifest never names a missing rendition.
             files = renditions + manifests
         }

@@ -41,7 +41,7 @@ final class AccessLogs: StreamEventSink {
     }
 
     func record(_ event: StreamEvent) {
-        guard let target = targets.withLock({ $0[event.distributionID] }) else { return }
+        guard let id = event.distributionID, let target = targets.withLock({ $0[id] }) else { return }
         let (stem, query) = Self.split(event.tcUrl)
         let (name, streamQuery) = Self.split(event.streamName)
         log.record(StreamingLogEntry(time: event.time, clientIP: event.clientIP, event: StreamingLogEntry.Event(rawValue: event.kind.rawValue) ?? .connect,

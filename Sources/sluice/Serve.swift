@@ -29,6 +29,8 @@ struct Serve: AsyncParsableCommand {
               --rtmp-host, --rtmp-port  rtmp.host, rtmp.port (0.0.0.0, 1935)
               --http-port               http.port (80, or 8080 when 80 is taken)
               --s3-port                 s3.port (9000; -1 disables the S3 API)
+              --control-port            control.port (8090: /metrics and /health;
+                                        -1 disables it), control.host (the RTMP host)
                                         s3.host (the RTMP host), s3.region
                                         (us-east-1), s3.domain (localhost:
                                         BUCKET.localhost is virtual-host
@@ -91,6 +93,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "S3 API port; 0 picks a free one, --s3-port=-1 disables it.")
     var s3Port: Int?
 
+    @Option(name: .long, help: "Control port (/metrics, /health); 0 picks a free one, --control-port=-1 disables it.")
+    var controlPort: Int?
+
     @Option(name: .long, help: "Most simultaneous RTMP connections.")
     var maxConnections: Int?
 
@@ -133,6 +138,7 @@ struct Serve: AsyncParsableCommand {
             return
         }
         CommandLogging.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
+        ControlPort.bootstrapMetrics()
         let logger = Logger(label: "sluice")
         if !FileManager.default.fileExists(atPath: folder.path) {
             logger.notice("first start: creating the data folder \(folder.path)")
@@ -162,6 +168,9 @@ struct Serve: AsyncParsableCommand {
         let s3Server = try await Self.startS3API(configuration, stores: stores, settings: settings, folder: folder, group: group,
                                                  threadPool: threadPool, logger: logger)
         let http = try await Self.startPublicHTTP(configuration, group: group, logger: logger)
+        let control = configuration.controlPort < 0 ? nil
+            : try await ControlPort.start(host: configuration.controlHost, port: configuration.controlPort, limits: configuration.httpLimits,
+                                          dataFolder: folder.path, group: group, threadPool: threadPool, logger: logger)
         let publicURL = try PublicURL.resolve(settings, rtmpPort: rtmpPort)
         let jobs = try Self.startWatch(configuration, store: stores.store, folder: folder, publicURL: publicURL, logger: logger)
         logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")
@@ -180,6 +189,7 @@ struct Serve: AsyncParsableCommand {
         }
         distributions.stop()
         await http.shutdown()
+        await control?.shutdown()
         await s3Server?.shutdown()
         await server.shutdown()
         // The last access-log lines, after the plays ended.
@@ -197,6 +207,7 @@ struct Serve: AsyncParsableCommand {
             settings.override("rtmp.port", rtmpPort, flag: "--rtmp-port")
             settings.override("http.port", httpPort, flag: "--http-port")
             settings.override("s3.port", s3Port, flag: "--s3-port")
+            settings.override("control.port", controlPort, flag: "--control-port")
             settings.override("rtmp.max-connections", maxConnections, flag: "--max-connections")
             settings.override("rtmp.chunk-size", chunkSize, flag: "--chunk-size")
             settings.override("rtmp.idle-timeout", idleTimeout, flag: "--idle-timeout")

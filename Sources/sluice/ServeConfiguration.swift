@@ -24,6 +24,9 @@ struct ServeConfiguration {
     /// Whether hosts no distribution claims stream the default bucket
     /// (`distributions.default`).
     var defaultDistribution: Bool
+    /// The control port (`/metrics`, `/health`); -1: off.
+    var controlPort: Int
+    var controlHost: String
     /// Seconds each access-log file covers (`distributions.log-period`; an hour).
     var accessLogPeriod: Double
 
@@ -86,6 +89,8 @@ struct ServeConfiguration {
         case let other: throw Settings.Problem(description: "distributions.default is on or off, not \(other)")
         }
         accessLogPeriod = try settings.seconds("distributions.log-period")
+        controlPort = try settings.int("control.port", range: -1...65535)
+        controlHost = settings.string("control.host", default: rtmp.host)
         external = try StoreBackend.external(settings)
         cacheBytes = Int64(try settings.int("store.cache-size-mb", range: 1...100_000_000)) << 20
         // Checked now; resolved again once the RTMP port is bound (it may be 0: any).

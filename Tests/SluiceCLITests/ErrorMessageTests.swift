@@ -36,18 +36,18 @@ final class ErrorMessageTests: XCTestCase {
         let data = try temporaryFolder()
         let (port, descriptor) = try occupiedPort()
         defer { close(descriptor) }
-        let rtmp = try SluiceProcess.run(["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", String(port),
+        let rtmp = try SluiceProcess.run(["serve", "--control-port", "0", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", String(port),
                                           "--http-port", "0", "--s3-port", "0"])
         assertOneLineFailure(rtmp, "Error: the RTMP listener cannot bind 127.0.0.1:\(port): address already in use")
         XCTAssertTrue(rtmp.output.contains("use --rtmp-port"), rtmp.output)
         XCTAssertFalse(rtmp.output.contains("errno"), rtmp.output)
 
-        let s3 = try SluiceProcess.run(["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0",
+        let s3 = try SluiceProcess.run(["serve", "--control-port", "0", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0",
                                         "--http-port", "0", "--s3-port", String(port)])
         assertOneLineFailure(s3, "Error: the S3 API cannot bind 127.0.0.1:\(port): address already in use")
         XCTAssertTrue(s3.output.contains("use --s3-port"), s3.output)
 
-        let http = try SluiceProcess.run(["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0",
+        let http = try SluiceProcess.run(["serve", "--control-port", "0", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0",
                                           "--http-port", String(port), "--s3-port=-1"])
         assertOneLineFailure(http, "Error: the public HTTP listener cannot bind 127.0.0.1:\(port): address already in use")
     }
@@ -97,7 +97,7 @@ final class ErrorMessageTests: XCTestCase {
             (["--public-url", "http://example.com/"], [:], "'public-url' must be like rtmp://"),
         ] as [([String], [String: String], String)] {
             let printed = try SluiceProcess.run(["serve", "--data", data, "--print-settings"] + arguments, environment: environment)
-            let started = try SluiceProcess.run(["serve", "--data", data, "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0"] + arguments,
+            let started = try SluiceProcess.run(["serve", "--control-port", "0", "--data", data, "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0"] + arguments,
                                                 environment: environment)
             assertOneLineFailure(printed, text)
             assertOneLineFailure(started, text)

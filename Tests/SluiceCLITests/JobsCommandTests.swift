@@ -28,7 +28,7 @@ final class JobsCommandTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
-        process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port=-1"]
+        process.arguments = ["serve", "--control-port", "0", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port=-1"]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }.merging([
             "SLUICE_WATCH_FOLDER": uploads, "SLUICE_WATCH_PREFIX": "talks", "SLUICE_WATCH_STABLE_SECONDS": "1",
         ]) { $1 }

@@ -48,7 +48,7 @@ final class PublicURLTests: XCTestCase {
         let port = try PeerProcess.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
-        process.arguments = ["serve", "--data", data, "--rtmp-port", String(port), "--http-port", "0", "--s3-port=-1"]
+        process.arguments = ["serve", "--control-port", "0", "--data", data, "--rtmp-port", String(port), "--http-port", "0", "--s3-port=-1"]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }.merging([
             "SLUICE_WATCH_FOLDER": uploads, "SLUICE_WATCH_PRESET": "audio-only", "SLUICE_WATCH_STABLE_SECONDS": "0.5",
         ]) { $1 }

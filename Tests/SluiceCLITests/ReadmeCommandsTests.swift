@@ -55,7 +55,7 @@ final class ReadmeCommandsTests: XCTestCase {
         // The fresh start: `sluice serve` in the folder, on ./sluice-data.
         let server = Process()
         server.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
-        server.arguments = ["serve", "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--s3-port", "0", "--http-port", "0"]
+        server.arguments = ["serve", "--control-port", "0", "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--s3-port", "0", "--http-port", "0"]
         server.currentDirectoryURL = URL(fileURLWithPath: sandbox)
         server.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }
         let logFile = sandbox + "/serve.log"

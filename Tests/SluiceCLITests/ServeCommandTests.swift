@@ -125,7 +125,7 @@ final class ServeCommandTests: XCTestCase {
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }.merging(environment) { $1 }
         }
-        process.arguments = ["serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0", "--shutdown-grace", "1"]
+        process.arguments = ["serve", "--control-port", "0", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0", "--shutdown-grace", "1"]
         let logFile = data + "/serve.log"
         FileManager.default.createFile(atPath: logFile, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))

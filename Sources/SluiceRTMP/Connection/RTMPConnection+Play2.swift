@@ -21,7 +21,7 @@ extension RTMPConnection {
         case .resume:
             // A reconnecting player asks to go on where its last connection ended, with the
             // playlist it rebuilt by appendAndWait still to come.
-            playbacks.removeValue(forKey: streamID)
+            if let replaced = playbacks.removeValue(forKey: streamID) { streamEvent(.stop, name: replaced.name, streamID: streamID) }
             switches[streamID] = nil
             requestOpen(request.streamName, for: .play(request.play(reset: false), after: nil))
         case .stop:
@@ -121,6 +121,7 @@ extension RTMPConnection {
         encoder.write(session.onStatus(streamID: streamID, FMS.playStatus(
             "NetStream.Play.Transition", "Transitioning from \(current.name) to \(request.streamName).",
             name: request.streamName, clientID: session.clientID)), into: &output)
+        RTMPMetrics.switches.increment()
         logger.info("switch", metadata: ["from": "\(current.name)", "to": "\(request.streamName)", "object": "\(opened.key)",
                                          "sent": "\(sent)", "at": "\(point)"])
     }

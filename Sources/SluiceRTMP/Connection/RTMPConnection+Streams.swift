@@ -18,6 +18,7 @@ extension RTMPConnection {
                     streamEvent(.connect)
                 }
             case .close(let reason):
+                if let rejection = session.rejection { RTMPMetrics.refused(code: rejection.code) }
                 closeAfterFlush(reason: reason)
             case .play(let request):
                 startPlay(request)
@@ -94,7 +95,9 @@ extension RTMPConnection {
             return
         }
         if request.reset { playlists[request.streamID] = nil }
-        playbacks.removeValue(forKey: request.streamID)
+        if let replaced = playbacks.removeValue(forKey: request.streamID) {
+            streamEvent(.stop, name: replaced.name, streamID: request.streamID)
+        }
         switches[request.streamID] = nil
         requestOpen(request.name, for: .play(request, after: nil))
     }

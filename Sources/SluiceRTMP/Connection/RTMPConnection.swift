@@ -214,8 +214,8 @@ public final class RTMPConnection {
 
     /// The peer is gone: say what it was playing.
     public func disconnected() {
-        for playback in playbacks.values where !playback.isFinished {
-            logPlay(playback, "ended by disconnect")
+        for playback in playbacks.values {
+            if !playback.isFinished { logPlay(playback, "ended by disconnect") }
             streamEvent(.stop, name: playback.name, streamID: playback.streamID)
         }
         if session.route != nil { streamEvent(.disconnect) }

@@ -9,7 +9,8 @@ public struct StreamEvent: Sendable {
 
     public var kind: Kind
     public var time: Date
-    public var distributionID: String
+    /// Nil for the default distribution.
+    public var distributionID: String?
     public var clientIP: String
     public var clientID: String
     /// Bytes sent on the connection so far.
@@ -29,11 +30,19 @@ public protocol StreamEventSink: Sendable {
 }
 
 extension RTMPConnection {
-    /// Reports an event when the connection's distribution has a sink to hear it.
+    /// Counts an event for the metrics, and reports it to the sink (the access logs).
     func streamEvent(_ kind: StreamEvent.Kind, name: String = "", streamID: UInt32? = nil, status: String = "OK") {
-        guard let sink = configuration.streamEvents, let route = session.route, let distribution = route.distributionID else { return }
+        guard let route = session.route else { return }
+        let distribution = route.distributionID ?? "default"
+        switch kind {
+        case .play where status == "OK": RTMPMetrics.playStarted(distribution: distribution)
+        case .play: RTMPMetrics.refused(code: status)
+        case .stop: RTMPMetrics.playEnded(distribution: distribution)
+        default: break
+        }
+        guard let sink = configuration.streamEvents else { return }
         let request = session.connectRequest
-        sink.record(StreamEvent(kind: kind, time: Date(), distributionID: distribution, clientIP: peerAddress, clientID: session.clientID,
+        sink.record(StreamEvent(kind: kind, time: Date(), distributionID: route.distributionID, clientIP: peerAddress, clientID: session.clientID,
                                 bytesSent: bytesOut, status: status, tcUrl: request?.tcUrl ?? "", pageURL: request?.pageUrl ?? "",
                                 flashVersion: request?.flashVersion ?? "", streamName: name, streamID: streamID))
     }

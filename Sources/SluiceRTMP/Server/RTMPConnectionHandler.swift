@@ -76,11 +76,13 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         connection = RTMPConnection(
             configuration: configuration, router: router, clientID: clientID, logger: logger, limitLog: limitLog,
             peerAddress: context.channel.remoteAddress?.ipAddress ?? "?", now: Self.now())
+        RTMPMetrics.connections.increment()
         service()
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if connection != nil { RTMPMetrics.connections.decrement() }
         wakeTask?.cancel()
         connection?.disconnected()
         connection = nil
@@ -183,6 +185,7 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
 
     private func flushOutput() {
         guard let connection, context.channel.isActive, let out = connection.takeOutput() else { return }
+        RTMPMetrics.bytesSent.increment(by: out.readableBytes)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
     }
 

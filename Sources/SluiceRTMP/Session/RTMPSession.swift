@@ -93,6 +93,8 @@ public struct RTMPSession {
     public let configuration: Configuration
     public let router: any ConnectRouter
     public let clientID: String
+    /// Why `connect` was refused, once it was.
+    public private(set) var rejection: ConnectRejection?
     public private(set) var state: State = .awaitingConnect
     public private(set) var objectEncoding: Double = 0
     public private(set) var connectRequest: ConnectRequest?
@@ -291,6 +293,7 @@ public struct RTMPSession {
         }
         switch decision {
         case .failure(let rejection):
+            self.rejection = rejection
             state = .closed
             return [
                 reply("_error", command.transactionID, [FMS.connectRejected(rejection)], object: FMS.connectProperties()),

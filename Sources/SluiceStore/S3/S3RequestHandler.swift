@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -72,6 +73,7 @@ struct S3RequestHandler: HTTPResponder {
             + "\(String(format: "%.1f", milliseconds)) ms id=\(requestID)"
         if let failure = answer.failure { line += " \(failure.code): \(failure.logReason ?? failure.message)" }
         logger.log(level: status.code >= 500 ? .warning : .info, "\(line)")
+        Counter(label: "sluice_s3_requests_total", dimensions: [("operation", answer.operation), ("status", String(status.code))]).increment()
     }
 
     // MARK: Dispatch
