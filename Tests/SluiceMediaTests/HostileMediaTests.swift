@@ -79,4 +79,21 @@ final class HostileMediaTests: XCTestCase {
         let reader = try open(bytes, as: .flv)
         XCTAssertEqual(try reader.seek(to: 1500), 1000, "the scanned index, not the file's")
     }
+
+    /// A file's own duration that is not a length (NaN, infinite, negative, absurd) gives
+    /// way to the scanned one: found by the fuzzer, where a NaN reached the players'
+    /// metadata and every later conversion of the duration.
+    func testAnOnMetaDataDurationThatIsNotALengthIsReplaced() throws {
+        for bad in [Double.nan, .infinity, -.infinity, -5, 0, 1e300] {
+            var bytes = FLVFormat.fileHeader(hasAudio: false, hasVideo: true)
+            FLVFormat.append(MediaTag(type: .script, timestamp: 0, payload: AMF0.encode([.string("onMetaData"), .ecmaArray(["duration": .number(bad)])])),
+                             to: &bytes)
+            for frame in 0..<50 {
+                FLVFormat.append(MediaTag(type: .video, timestamp: UInt32(frame * 40), payload: [frame % 25 == 0 ? 0x12 : 0x22, 0, 0, 0]), to: &bytes)
+            }
+            let reader = try open(bytes, as: .flv)
+            XCTAssertEqual(reader.duration, 1.96, "\(bad)")
+            XCTAssertEqual(reader.metadata["duration"]?.doubleValue, 1.96, "\(bad)")
+        }
+    }
 }

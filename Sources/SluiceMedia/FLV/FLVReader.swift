@@ -139,7 +139,7 @@ public final class FLVReader: MediaReader {
                 break
             }
             if leadingTags == 64, let metadata, let points = trustedIndex(metadata, reader: &reader, firstTag: firstTag),
-               (metadata["duration"]?.doubleValue ?? 0) > 0 {
+               let given = metadata["duration"]?.doubleValue, given.isFinite, given > 0 {
                 scan.seekPoints = points
                 needFullScan = false
                 break
@@ -158,7 +158,7 @@ public final class FLVReader: MediaReader {
         let filled = fillMetadata(metadata ?? AMFObject(), scan: scan, videoHeader: videoHeader, fileSize: file.size)
         return Index(
             metadata: filled,
-            duration: filled["duration"]?.doubleValue ?? 0,
+            duration: filled["duration"]?.doubleValue.flatMap { $0.isFinite ? $0 : nil } ?? 0,
             sequenceHeaders: sequenceHeaders,
             skippedOffsets: skipped,
             firstTagOffset: firstTag,
@@ -271,8 +271,12 @@ public final class FLVReader: MediaReader {
         var metadata = original
         let scanned = scan.lastTimestamp > 0 || scan.videoBytes + scan.audioBytes > 0
         let duration = Double(scan.lastTimestamp) / 1000
-        if (metadata["duration"]?.doubleValue ?? 0) <= 0, scanned {
-            metadata["duration"] = .number(duration)
+        // A file's own duration counts only when it is a real length: NaN, infinite or
+        // not positive (a hostile or broken onMetaData) is replaced by what the scan saw,
+        // or dropped, so that no later conversion of it can trap.
+        let given = metadata["duration"]?.doubleValue ?? 0
+        if !(given.isFinite && given > 0 && given < 1e9) {
+            metadata["duration"] = scanned ? .number(duration) : nil
         }
         if metadata["width"] == nil || metadata["height"] == nil,
            let header = videoHeader,
