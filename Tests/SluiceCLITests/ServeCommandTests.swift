@@ -322,8 +322,8 @@ final class PresetsCommandTests: XCTestCase {
         XCTAssertEqual(rungs.first?["videoBitrate"] as? Int, 252)  // 75% of the 400 kbit/s tier less 48 kbit/s audio
 
         let missing = try SluiceProcess.run(["presets", "explain", "mobile", "--input", "/nonexistent.mp4"])
-        XCTAssertNotEqual(missing.status, 0)
-        XCTAssertTrue(missing.output.contains("/nonexistent.mp4 is not a media file"), missing.output)
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.output.contains("Error: /nonexistent.mp4 does not exist"), missing.output)
         let badPreset = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bad-\(UUID().uuidString).yml").path
         try "name: x\nrungs:\n  - name: a\n    tier: 100\n    heigth: 200\n".write(toFile: badPreset, atomically: true, encoding: .utf8)
         let refused = try SluiceProcess.run(["presets", "explain", badPreset, "--input", input])
