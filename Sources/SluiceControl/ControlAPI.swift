@@ -9,10 +9,10 @@ public struct ControlAPI: Sendable {
     /// The account id in ARNs.
     public var account = "000000000000"
     /// What `Location` headers start with (`https://cloudfront.amazonaws.com` for the
-    /// real service; the control port's own URL here).
-    public var baseURL: String
+    /// real service); nil: `http://` and the Host the client used.
+    public var baseURL: String?
 
-    public init(store: DistributionStore, baseURL: String) {
+    public init(store: DistributionStore, baseURL: String? = nil) {
         self.store = store
         self.baseURL = baseURL
     }
@@ -25,9 +25,12 @@ public struct ControlAPI: Sendable {
         public var ifMatch: String?
         public var body: [UInt8]
         public var requestID: String
+        /// The Host the client used, for `Location` (when no `baseURL` is set).
+        public var host: String?
 
         public init(method: String, path: String, query: [String: String] = [:], ifMatch: String? = nil, body: [UInt8] = [],
-                    requestID: String = UUID().uuidString.lowercased()) {
+                    requestID: String = UUID().uuidString.lowercased(), host: String? = nil) {
+            self.host = host
             self.method = method
             self.path = path
             self.query = query
@@ -88,7 +91,8 @@ public struct ControlAPI: Sendable {
             // A replay of the same create gets the same answer as the create did.
             _ = created
             var response = distribution(made, version: version, status: 201)
-            response.headers["Location"] = "\(baseURL)/\(version.rawValue)/streaming-distribution/\(made.id)"
+            let base = baseURL ?? "http://\(request.host ?? "localhost")"
+            response.headers["Location"] = "\(base)/\(version.rawValue)/streaming-distribution/\(made.id)"
             return response
         case (.collection(let version, .streaming), "GET"):
             let maxItems = try Self.maxItems(request.query["MaxItems"])

@@ -56,6 +56,16 @@ extension Serve {
         return api
     }
 
+    /// The control API is signed with the S3 API's key pair (made on first start).
+    static func controlCredentials(folder: DataFolder, settings: Settings, logger: Logger) throws -> [String: String] {
+        do {
+            let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
+            return [keys.accessKey: keys.secretKey]
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
     /// Port 80 unless told otherwise, falling back to 8080 when 80 cannot be bound.
     static func startPublicHTTP(_ configuration: ServeConfiguration, group: MultiThreadedEventLoopGroup,
                                 logger: Logger) async throws -> PublicHTTPServer {

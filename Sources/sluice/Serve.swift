@@ -170,7 +170,9 @@ struct Serve: AsyncParsableCommand {
         let http = try await Self.startPublicHTTP(configuration, group: group, logger: logger)
         let control = configuration.controlPort < 0 ? nil
             : try await ControlPort.start(host: configuration.controlHost, port: configuration.controlPort, limits: configuration.httpLimits,
-                                          dataFolder: folder.path, group: group, threadPool: threadPool, logger: logger)
+                                          dataFolder: folder.path, api: ControlAPI(store: distributions.store),
+                                          credentials: try Self.controlCredentials(folder: folder, settings: settings, logger: logger),
+                                          group: group, threadPool: threadPool, logger: logger)
         let publicURL = try PublicURL.resolve(settings, rtmpPort: rtmpPort)
         let jobs = try Self.startWatch(configuration, store: stores.store, folder: folder, publicURL: publicURL, logger: logger)
         logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")

@@ -72,6 +72,7 @@ final class ReadmeCommandsTests: XCTestCase {
         }
         let rtmpPort = try XCTUnwrap(ServeCommandTests.port(after: "RTMP listening on 127.0.0.1:", in: log))
         let s3Port = try XCTUnwrap(ServeCommandTests.port(after: "S3 API listening on 127.0.0.1:", in: log))
+        let controlPort = try XCTUnwrap(ServeCommandTests.port(after: "control port listening on 127.0.0.1:", in: log))
         func printed(_ label: String) throws -> String {
             let range = try XCTUnwrap(log.range(of: label), log)
             return String(log[range.upperBound...].prefix { !$0.isWhitespace })
@@ -88,6 +89,7 @@ final class ReadmeCommandsTests: XCTestCase {
             let command = written.replacingOccurrences(of: "127.0.0.1:1935", with: "127.0.0.1:\(rtmpPort)")
                 .replacingOccurrences(of: "rtmp://127.0.0.1/", with: "rtmp://127.0.0.1:\(rtmpPort)/")
                 .replacingOccurrences(of: "127.0.0.1:9000", with: "127.0.0.1:\(s3Port)")
+                .replacingOccurrences(of: "127.0.0.1:8090", with: "127.0.0.1:\(controlPort)")
             // A command that runs until Ctrl-C gets a few seconds, then Ctrl-C, and must
             // stop as it says it does.
             let untilInterrupted = command.hasPrefix("sluice watch ")

@@ -112,14 +112,15 @@ public enum SignatureV4 {
         value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
     }
 
-    public static func canonicalRequest(_ request: Request, signedHeaders: [String], payloadHash: String) -> String {
+    /// `path`: the canonical path when it is not S3's (other services encode it twice).
+    public static func canonicalRequest(_ request: Request, signedHeaders: [String], payloadHash: String, path: String? = nil) -> String {
         let signed = signedHeaders.map { $0.lowercased() }.sorted()
         var headerLines = ""
         for name in signed {
             let values = request.headers.filter { $0.name.lowercased() == name }.map { canonicalValue($0.value) }
             headerLines += "\(name):\(values.joined(separator: ","))\n"
         }
-        return [request.method.uppercased(), canonicalPath(request.path), canonicalQuery(request.query), headerLines,
+        return [request.method.uppercased(), path ?? canonicalPath(request.path), canonicalQuery(request.query), headerLines,
                 signed.joined(separator: ";"), payloadHash].joined(separator: "\n")
     }
 
@@ -166,6 +167,32 @@ public enum SignatureV4 {
         guard authorization.signedHeaders.contains("host") else { return .failure(.malformed("the host header must be signed")) }
         let payload = request.header("x-amz-content-sha256") ?? emptyPayloadHash
         let canonical = canonicalRequest(request, signedHeaders: authorization.signedHeaders, payloadHash: payload)
+        let expected = signature(key: signingKey(secret: key, scope: authorization.scope),
+                                 stringToSign: stringToSign(amzDate: amzDate, scope: authorization.scope, canonicalRequest: canonical))
+        return constantTimeEqual(expected, authorization.signature) ? .success(authorization) : .failure(.signatureDoesNotMatch)
+    }
+
+    /// Checks a request to a service other than S3 (the control API's `cloudfront`), as
+    /// that service would: the credential scope must name it, the payload hash is the
+    /// body's own (such clients sign it but send no x-amz-content-sha256), the path is
+    /// encoded twice, and x-amz-date must be within `allowedSkew` of `now`.
+    public static func verify(_ request: Request, service: String, body: [UInt8], now: Date, allowedSkew: TimeInterval,
+                              secret: (String) -> String?) -> Result<Authorization, Failure> {
+        guard let header = request.header("authorization"), let authorization = Authorization(header) else {
+            return .failure(.malformed("missing or malformed AWS4-HMAC-SHA256 Authorization header"))
+        }
+        guard authorization.scope.service == service else {
+            return .failure(.malformed("the credential scope names service '\(authorization.scope.service.prefix(40))', not '\(service)'"))
+        }
+        guard let key = secret(authorization.accessKey) else { return .failure(.unknownAccessKey(authorization.accessKey)) }
+        guard let amzDate = request.header("x-amz-date"), amzDate.hasPrefix(authorization.scope.date), let signedAt = date(amzDate) else {
+            return .failure(.malformed("x-amz-date is missing or does not match the credential scope"))
+        }
+        guard abs(now.timeIntervalSince(signedAt)) <= allowedSkew else { return .failure(.expired) }
+        guard authorization.signedHeaders.contains("host") else { return .failure(.malformed("the host header must be signed")) }
+        let decoded = request.path.removingPercentEncoding ?? request.path
+        let path = encode(encode(decoded.isEmpty ? "/" : decoded, keepSlash: true), keepSlash: true)
+        let canonical = canonicalRequest(request, signedHeaders: authorization.signedHeaders, payloadHash: hex(SHA256.hash(data: body)), path: path)
         let expected = signature(key: signingKey(secret: key, scope: authorization.scope),
                                  stringToSign: stringToSign(amzDate: amzDate, scope: authorization.scope, canonicalRequest: canonical))
         return constantTimeEqual(expected, authorization.signature) ? .success(authorization) : .failure(.signatureDoesNotMatch)
