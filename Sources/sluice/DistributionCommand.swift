@@ -70,11 +70,13 @@ struct DistributionCommand: ParsableCommand {
         var callerReference: String?
         @Flag(name: .long, help: "Create it disabled.") var disabled = false
         @Option(name: .long, help: "Write access logs into BUCKET[/PREFIX] (streaming distributions).") var logging: String?
+        @Option(name: .long, help: "What / serves (basic distributions), e.g. index.html.") var defaultRootObject: String?
         @OptionGroup var location: DataLocation
 
         func run() throws {
             let config = DistributionConfig(callerReference: callerReference ?? "sluice-\(UUID().uuidString)", origin: origin, aliases: cname,
-                                            comment: comment, enabled: !disabled, logging: logging.map(DistributionCommand.logging))
+                                            comment: comment, enabled: !disabled, logging: logging.map(DistributionCommand.logging),
+                                            defaultRootObject: defaultRootObject)
             let (distribution, created) = try DistributionCommand.store(location).create(basic ? .basic : .streaming, config)
             print((created ? "" : "exists already (same caller reference and settings)\n") + DistributionCommand.describe(distribution))
         }

@@ -67,7 +67,7 @@ extension Serve {
     }
 
     /// Port 80 unless told otherwise, falling back to 8080 when 80 cannot be bound.
-    static func startPublicHTTP(_ configuration: ServeConfiguration, group: MultiThreadedEventLoopGroup,
+    static func startPublicHTTP(_ configuration: ServeConfiguration, site: PublicSite, group: MultiThreadedEventLoopGroup,
                                 logger: Logger) async throws -> PublicHTTPServer {
         let host = configuration.rtmp.host
         let http = PublicHTTPServer(group: group, logger: logger, limits: configuration.httpLimits,
@@ -75,15 +75,15 @@ extension Serve {
                                     maximumConnectionsPerAddress: configuration.httpConnections.perAddress)
         if let requested = configuration.requestedHTTPPort, requested >= 0 {
             try await Listener.bind("the public HTTP listener", host: host, port: requested, flag: "--http-port") {
-                try await http.start(host: host, port: requested)
+                try await http.start(host: host, port: requested, responder: site)
             }
         } else if configuration.requestedHTTPPort == nil {
             do {
-                try await http.start(host: host, port: 80)
+                try await http.start(host: host, port: 80, responder: site)
             } catch {
                 logger.notice("cannot bind HTTP port 80 (\(Listener.reason(error))); using 8080 instead")
                 try await Listener.bind("the public HTTP listener", host: host, port: 8080, flag: "--http-port") {
-                    try await http.start(host: host, port: 8080)
+                    try await http.start(host: host, port: 8080, responder: site)
                 }
             }
         }

@@ -152,9 +152,11 @@ struct Serve: AsyncParsableCommand {
         let stores = try await Self.openStores(configuration, folder: folder, threadPool: threadPool, logger: logger)
         let accessLogs = AccessLogs(store: stores.store, period: configuration.accessLogPeriod, logger: logger)
         let domains = configuration.s3.domains
+        let siteHosts = PublicSite.Hosts()
         let distributions = try DistributionSync(store: try DistributionStore.open(folder: folder.path, settings: settings, store: stores.store),
                                                  defaultBucket: configuration.defaultDistribution ? configuration.bucket : nil, logger: logger) {
             accessLogs.update($0, s3Domains: domains)
+            siteHosts.update($0)
         }
         distributions.start()
         accessLogs.start()
@@ -167,7 +169,8 @@ struct Serve: AsyncParsableCommand {
         }
         let s3Server = try await Self.startS3API(configuration, stores: stores, settings: settings, folder: folder, group: group,
                                                  threadPool: threadPool, logger: logger)
-        let http = try await Self.startPublicHTTP(configuration, group: group, logger: logger)
+        let site = PublicSite(hosts: siteHosts, store: stores.embedded, threadPool: threadPool, logger: logger)
+        let http = try await Self.startPublicHTTP(configuration, site: site, group: group, logger: logger)
         let control = configuration.controlPort < 0 ? nil
             : try await ControlPort.start(host: configuration.controlHost, port: configuration.controlPort, limits: configuration.httpLimits,
                                           dataFolder: folder.path, api: ControlAPI(store: distributions.store),

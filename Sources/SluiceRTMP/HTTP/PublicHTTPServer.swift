@@ -39,6 +39,12 @@ public final class PublicHTTPServer: Sendable {
     /// Binds `host:port` on the shared HTTP server core; returns the bound port.
     @discardableResult
     public func start(host: String, port: Int) async throws -> Int {
+        try await start(host: host, port: port, responder: PublicResponder(logger: logger))
+    }
+
+    /// The same, answering with `responder` (the server's site: distributions by Host).
+    @discardableResult
+    public func start<Responder: HTTPResponder>(host: String, port: Int, responder: Responder) async throws -> Int {
         var configuration = HTTPServerConfiguration()
         configuration.host = host
         configuration.port = port
@@ -49,7 +55,7 @@ public final class PublicHTTPServer: Sendable {
         let http = HTTPServer(configuration: configuration, group: group, threadPool: .singleton, logger: logger) { status, reason in
             ("text/plain; charset=utf-8", "\(status.code) \(status.reasonPhrase): \(reason)\n")
         }
-        let bound = try await http.start(PublicResponder(logger: logger))
+        let bound = try await http.start(responder)
         server.withLock { $0 = http }
         logger.info("HTTP listening on \(host):\(bound) (crossdomain.xml)")
         return bound

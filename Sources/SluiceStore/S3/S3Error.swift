@@ -59,7 +59,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     static func invalidArgument(_ message: String) -> S3Error { S3Error("InvalidArgument", .badRequest, message) }
     static func badDigest(_ message: String) -> S3Error { S3Error("BadDigest", .badRequest, message) }
 
-    func document(resource: String, requestID: String) -> String {
+    public func document(resource: String, requestID: String) -> String {
         var xml = S3XMLWriter()
         xml.start("Error")
         xml.element("Code", code)

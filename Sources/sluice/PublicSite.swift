@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SluiceControl
+import SluiceHTTP
+import SluiceRTMP
+import SluiceStore
+import Synchronization
+
+/// What the public HTTP port answers, by Host: a basic distribution's host serves its
+/// origin bucket's public-read objects (GET, HEAD, Range, conditional requests); a
+/// streaming distribution's host serves only the allow-all `crossdomain.xml` and refuses
+/// the rest with `DistributionTypeMismatch`; any other host gets the policy and 404.
+struct PublicSite: HTTPResponder {
+    /// Host (lower-case, no port) → what answers for it; swapped when distributions change.
+    final class Hosts: Sendable {
+        enum Entry: Equatable, Sendable {
+            case basic(bucket: String, enabled: Bool, defaultRootObject: String?)
+            case streaming
+        }
+
+        private let table = Mutex<[String: Entry]>([:])
+
+        func update(_ distributions: [Distribution]) {
+            var hosts: [String: Entry] = [:]
+            for distribution in distributions {
+                let entry: Entry = distribution.kind == .basic
+                    ? .basic(bucket: distribution.bucket, enabled: distribution.config.enabled, defaultRootObject: distribution.config.defaultRootObject)
+                    : .streaming
+                for host in [distribution.domainName] + distribution.config.aliases { hosts[host.lowercased()] = entry }
+            }
+            table.withLock { $0 = hosts }
+        }
+
+        func entry(_ host: String) -> Entry? { table.withLock { $0[host] } }
+    }
+
+    let hosts: Hosts
+    /// The embedded store; nil when objects live on an external service (not served
+    /// over HTTP here yet).
+    let store: LocalObjectStore?
+    let threadPool: NIOThreadPool
+    let logger: Logger
+
+    func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
+        let target = head.uri.split(separator: "?", maxSplits: 1)
+        let path = target.first.map(String.init) ?? "/"
+        let host = Self.hostName(head.headers.first(name: "host"))
+        let entry = hosts.entry(host)
+        guard head.method == .GET || head.method == .HEAD else {
+            return Self.error("MethodNotAllowed", .methodNotAllowed, "The specified method is not allowed against this resource.")
+        }
+        switch entry {
+        case .basic(let bucket, let enabled, let root)?:
+            guard enabled else { return Self.error("DistributionNotFound", .forbidden, "This distribution is disabled.") }
+            return await object(bucket: bucket, path: path == "/" ? "/" + (root ?? "") : path, head: head)
+        case .streaming?:
+            if path == "/crossdomain.xml" { return Self.crossDomain }
+            return Self.error("DistributionTypeMismatch", .forbidden, "\(host) is a streaming distribution: use RTMP.")
+        case nil:
+            if path == "/crossdomain.xml" { return Self.crossDomain }
+            return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], "Not Found\n")
+        }
+    }
+
+    func written(_ answer: HTTPReply, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration) {
+        logger.debug("HTTP \(head.method) \(head.uri.prefix(200)) -> \(answer.status.code)")
+    }
+
+    static var crossDomain: HTTPReply {
+        .data(.ok, [("Content-Type", "text/x-cross-domain-policy")], PublicHTTPServer.crossDomainPolicy)
+    }
+
+    /// `media.example.com:8080` → `media.example.com`.
+    static func hostName(_ header: String?) -> String {
+        guard var host = header?.lowercased() else { return "" }
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        return host
+    }
+
+    func object(bucket: String, path: String, head: HTTPRequestHead) async -> HTTPReply {
+        let key = String((path.removingPercentEncoding ?? path).dropFirst())
+        guard let store, !key.isEmpty else { return Self.error("NoSuchKey", .notFound, "The specified key does not exist.") }
+        let found: ObjectInfo?
+        do {
+            found = try await threadPool.runIfActive { try? store.headObject(bucket: bucket, key: key) }
+        } catch {
+            return Self.error("InternalError", .internalServerError, "We encountered an internal error. Please try again.")
+        }
+        guard let info = found else { return Self.error("NoSuchKey", .notFound, "The specified key does not exist.") }
+        guard info.acl == .publicRead else { return Self.error("AccessDenied", .forbidden, "Access Denied") }
+        let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
+                       ("Accept-Ranges", "bytes")]
+        switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: { head.headers.first(name: $0) }) {
+        case .proceed: break
+        case .notModified: return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
+        case .preconditionFailed: return Self.error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold.")
+        }
+        if head.method == .HEAD { return .empty(.ok, headers + [("Content-Length", String(info.size))]) }
+        let path = store.bodyPath(info)
+        switch ByteRange(header: head.headers.first(name: "range"), size: info.size) {
+        case .whole:
+            return .file(.ok, headers, path: path, range: 0..<max(0, info.size))
+        case .partial(let range):
+            return .file(.partialContent, headers + [("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(info.size)")],
+                         path: path, range: Range(range))
+        case .unsatisfiable:
+            return .data(.rangeNotSatisfiable, [("Content-Range", "bytes */\(info.size)"), ("Content-Type", "text/xml")],
+                         Self.document("InvalidRange", "The requested range is not satisfiable"))
+        }
+    }
+
+    /// CloudFront's error body (as its S3 origins' errors reached viewers).
+    static func error(_ code: String, _ status: HTTPResponseStatus, _ message: String) -> HTTPReply {
+        .data(status, [("Content-Type", "text/xml")], document(code, message))
+    }
+
+    static func document(_ code: String, _ message: String) -> String {
+        S3Error(code, .ok, message).document(resource: "", requestID: HTTPServer.requestID())
+    }
+}

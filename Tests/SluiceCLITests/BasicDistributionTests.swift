@@ -1,0 +1,74 @@
+import Foundation
+import SluiceTestSupport
+import XCTest
+
+/// A basic distribution serves its bucket's public-read objects over HTTP by Host, as
+/// curl sees it: Range, 416, HEAD, 304, 403 for private, 404 for missing; a streaming
+/// distribution's host answers only crossdomain.xml.
+final class BasicDistributionTests: XCTestCase {
+    func curl(_ port: Int, host: String, path: String, _ extra: [String] = []) async throws -> (status: String, headers: String, body: Data) {
+        let headerFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-curl-\(UUID().uuidString)").path
+        let result = try await ExternalTool.run(["curl", "-s", "-D", headerFile, "-H", "Host: \(host)", "http://127.0.0.1:\(port)\(path)"] + extra)
+        let headers = (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? ""
+        let status = headers.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
+        return (status, headers, result.standardOutput)
+    }
+
+    func testObjectsOverHTTPByHost() async throws {
+        try ExternalTool.require("curl")
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-basic-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let (server, _, http, _) = try await ServeCommandTests.startServer(data: data)
+        defer { server.terminate() }
+        let sample = try Data(contentsOf: URL(fileURLWithPath: data + "/buckets/media/sample.flv"))
+        try Data("<h1>talks</h1>\n".utf8).write(to: URL(fileURLWithPath: data + "/index.html"))
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "put", data + "/index.html", "media/index.html", "--acl", "public-read", "--data", data]).status, 0)
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "put", data + "/index.html", "media/private.html", "--data", data]).status, 0)
+        let made = try SluiceProcess.run(["distribution", "create", "--origin", "media", "--basic", "--cname", "www.example.com",
+                                          "--default-root-object", "index.html", "--data", data])
+        XCTAssertEqual(made.status, 0, made.output)
+        let streaming = try SluiceProcess.run(["distribution", "create", "--origin", "media", "--cname", "video.example.com", "--data", data])
+        XCTAssertEqual(streaming.status, 0, streaming.output)
+        let deadline = Date().addingTimeInterval(10)
+        while try SluiceProcess.run(["distribution", "ls", "--data", data]).output.contains("InProgress") {
+            guard Date() < deadline else { return XCTFail("not deployed") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+
+        let whole = try await curl(http, host: "www.example.com:\(http)", path: "/sample.flv")
+        XCTAssertEqual(whole.status, "200", whole.headers)
+        XCTAssertEqual(whole.body, sample)
+        XCTAssertTrue(whole.headers.lowercased().contains("content-type: video/x-flv"), whole.headers)
+        let etag = try XCTUnwrap(whole.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("etag:") }?.dropFirst(6))
+
+        let part = try await curl(http, host: "www.example.com", path: "/sample.flv", ["-r", "0-99"])
+        XCTAssertEqual(part.status, "206")
+        XCTAssertEqual(part.body, sample.prefix(100))
+        XCTAssertTrue(part.headers.contains("Content-Range: bytes 0-99/\(sample.count)"), part.headers)
+        let beyond = try await curl(http, host: "www.example.com", path: "/sample.flv", ["-r", "\(sample.count)-"])
+        XCTAssertEqual(beyond.status, "416")
+        XCTAssertTrue(beyond.headers.contains("Content-Range: bytes */\(sample.count)"), beyond.headers)
+        let head = try await curl(http, host: "www.example.com", path: "/sample.flv", ["-I"])
+        XCTAssertEqual(head.status, "200")
+        XCTAssertTrue(head.headers.contains("Content-Length: \(sample.count)"), head.headers)
+        let cached = try await curl(http, host: "www.example.com", path: "/sample.flv", ["-H", "If-None-Match: \(etag)"])
+        XCTAssertEqual(cached.status, "304", cached.headers)
+        XCTAssertTrue(cached.body.isEmpty)
+
+        let root = try await curl(http, host: "www.example.com", path: "/")
+        XCTAssertEqual(String(decoding: root.body, as: UTF8.self), "<h1>talks</h1>\n")
+        let secret = try await curl(http, host: "www.example.com", path: "/private.html")
+        XCTAssertEqual(secret.status, "403")
+        XCTAssertTrue(String(decoding: secret.body, as: UTF8.self).contains("<Code>AccessDenied</Code>"))
+        let missing = try await curl(http, host: "www.example.com", path: "/nothing.flv")
+        XCTAssertEqual(missing.status, "404")
+
+        // A streaming distribution's host: the fixed policy, and nothing else over HTTP.
+        let policy = try await curl(http, host: "video.example.com", path: "/crossdomain.xml")
+        XCTAssertEqual(policy.status, "200")
+        XCTAssertTrue(String(decoding: policy.body, as: UTF8.self).contains("<allow-access-from domain=\"*\""))
+        let mismatch = try await curl(http, host: "video.example.com", path: "/sample.flv")
+        XCTAssertEqual(mismatch.status, "403")
+        XCTAssertTrue(String(decoding: mismatch.body, as: UTF8.self).contains("DistributionTypeMismatch"))
+    }
+}
