@@ -25,10 +25,24 @@ public enum HTTPReply: Sendable {
     case empty(HTTPResponseStatus, [(String, String)])
     /// `range` is half-open so that an empty file (or an empty range) is expressible.
     case file(HTTPResponseStatus, [(String, String)], path: String, range: Range<Int64>)
+    /// A few bytes, then a file's range: FLV pseudo-streaming's header before the file
+    /// from a keyframe on.
+    case prefixedFile(HTTPResponseStatus, [(String, String)], prefix: [UInt8], path: String, range: Range<Int64>)
+
+    /// Body bytes the reply sends (none for HEAD).
+    public func bodyLength(for method: HTTPMethod) -> Int64 {
+        guard method != .HEAD else { return 0 }
+        switch self {
+        case .data(_, _, let body): return Int64(body.utf8.count)
+        case .empty: return 0
+        case .file(_, _, _, let range): return Int64(range.count)
+        case .prefixedFile(_, _, let prefix, _, let range): return Int64(prefix.count) + Int64(range.count)
+        }
+    }
 
     public var status: HTTPResponseStatus {
         switch self {
-        case .data(let status, _, _), .empty(let status, _), .file(let status, _, _, _): return status
+        case .data(let status, _, _), .empty(let status, _), .file(let status, _, _, _), .prefixedFile(let status, _, _, _, _): return status
         }
     }
 
@@ -38,6 +52,7 @@ public enum HTTPReply: Sendable {
         case .data(let s, let h, let b): return .data(s, h + [("Connection", "close")], b)
         case .empty(let s, let h): return .empty(s, h + [("Connection", "close")])
         case .file(let s, let h, let p, let r): return .file(s, h + [("Connection", "close")], path: p, range: r)
+        case .prefixedFile(let s, let h, let x, let p, let r): return .prefixedFile(s, h + [("Connection", "close")], prefix: x, path: p, range: r)
         }
     }
 }

@@ -55,7 +55,8 @@ struct PublicSite: HTTPResponder {
         switch entry {
         case .basic(let bucket, let enabled, let root)?:
             guard enabled else { return Self.error("DistributionNotFound", .forbidden, "This distribution is disabled.") }
-            return await object(bucket: bucket, path: path == "/" ? "/" + (root ?? "") : path, head: head)
+            let start = target.count > 1 ? Self.flvStart(String(target[1])) : nil
+            return await object(bucket: bucket, path: path == "/" ? "/" + (root ?? "") : path, head: head, flvStart: start)
         case .streaming?:
             if path == "/crossdomain.xml" { return Self.crossDomain }
             return Self.error("DistributionTypeMismatch", .forbidden, "\(host) is a streaming distribution: use RTMP.")
@@ -81,7 +82,20 @@ struct PublicSite: HTTPResponder {
         return host
     }
 
-    func object(bucket: String, path: String, head: HTTPRequestHead) async -> HTTPReply {
+    /// `start=N` of FLV pseudo-streaming (a byte offset players take from the keyframe
+    /// index), when the query has one.
+    static func flvStart(_ query: String) -> Int64? {
+        for pair in query.split(separator: "&") where pair.hasPrefix("start=") {
+            return Int64(pair.dropFirst(6))
+        }
+        return nil
+    }
+
+    /// What nginx's flv module sends before the file from `start` on: an FLV header for
+    /// audio and video, and a first PreviousTagSize of 0.
+    static let flvHeader: [UInt8] = [0x46, 0x4C, 0x56, 0x01, 0x05, 0, 0, 0, 0x09, 0, 0, 0, 0]
+
+    func object(bucket: String, path: String, head: HTTPRequestHead, flvStart: Int64? = nil) async -> HTTPReply {
         let key = String((path.removingPercentEncoding ?? path).dropFirst())
         guard let store, !key.isEmpty else { return Self.error("NoSuchKey", .notFound, "The specified key does not exist.") }
         let found: ObjectInfo?
@@ -99,8 +113,14 @@ struct PublicSite: HTTPResponder {
         case .notModified: return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
         case .preconditionFailed: return Self.error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold.")
         }
-        if head.method == .HEAD { return .empty(.ok, headers + [("Content-Length", String(info.size))]) }
         let path = store.bodyPath(info)
+        if let start = flvStart, start > 0, start < info.size, key.lowercased().hasSuffix(".flv") {
+            // Pseudo-streaming: a new file for the player, with no validator of the whole.
+            let length = Int64(Self.flvHeader.count) + info.size - start
+            if head.method == .HEAD { return .empty(.ok, [("Content-Type", "video/x-flv"), ("Content-Length", String(length))]) }
+            return .prefixedFile(.ok, [("Content-Type", "video/x-flv")], prefix: Self.flvHeader, path: path, range: start..<info.size)
+        }
+        if head.method == .HEAD { return .empty(.ok, headers + [("Content-Length", String(info.size))]) }
         switch ByteRange(header: head.headers.first(name: "range"), size: info.size) {
         case .whole:
             return .file(.ok, headers, path: path, range: 0..<max(0, info.size))

@@ -63,6 +63,21 @@ final class BasicDistributionTests: XCTestCase {
         let missing = try await curl(http, host: "www.example.com", path: "/nothing.flv")
         XCTAssertEqual(missing.status, "404")
 
+        // FLV pseudo-streaming, as nginx's flv module does it: the header, then the file
+        // from the keyframe position the player took from the file's own index.
+        let positions = try FLVFile(path: data + "/buckets/media/sample.flv").keyframeFilePositions
+        let seekTo = try XCTUnwrap(positions.dropFirst(2).first, "\(positions)")
+        let seeked = try await curl(http, host: "www.example.com", path: "/sample.flv?start=\(seekTo)")
+        XCTAssertEqual(seeked.status, "200")
+        XCTAssertEqual(seeked.body, Data([0x46, 0x4C, 0x56, 0x01, 0x05, 0, 0, 0, 0x09, 0, 0, 0, 0]) + sample.dropFirst(Int(seekTo)))
+        // What a Flash player gets is an FLV whose first tag is the keyframe it asked for
+        // (it keeps the decoder configuration it already has, so ffprobe cannot open it).
+        let tail = data + "/seeked.flv"
+        try seeked.body.write(to: URL(fileURLWithPath: tail))
+        let first = try XCTUnwrap(try FLVFile(path: tail).tags.first)
+        XCTAssertEqual(first.type, .video)
+        XCTAssertEqual(first.payload.first.map { $0 >> 4 }, 1, "a keyframe")
+
         // A streaming distribution's host: the fixed policy, and nothing else over HTTP.
         let policy = try await curl(http, host: "video.example.com", path: "/crossdomain.xml")
         XCTAssertEqual(policy.status, "200")

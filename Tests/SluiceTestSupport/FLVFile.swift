@@ -45,4 +45,13 @@ public struct FLVFile {
         }
         return nil
     }
+
+    /// `keyframes.filepositions` of the onMetaData index: where players seek to.
+    public var keyframeFilePositions: [Int64] {
+        guard case .object(let keyframes)? = metadata?["keyframes"], case .strictArray(let positions)? = keyframes["filepositions"] else {
+            return []
+        }
+        return positions.compactMap { $0.doubleValue.map { Int64($0) } }
+    }
 }
+

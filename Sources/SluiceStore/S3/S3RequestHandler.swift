@@ -59,13 +59,8 @@ struct S3RequestHandler: HTTPResponder {
     /// One line per request, as an access log: who, what, the answer, its size, how long,
     /// the request id a client reports, and for a refusal its S3 code and why.
     func logRequest(_ head: HTTPRequestHead, _ answer: S3Answer, elapsed: Duration, requestID: String, peer: SocketAddress?) {
-        let status: HTTPResponseStatus
-        let bytes: Int
-        switch answer.reply {
-        case .data(let s, _, let body): status = s; bytes = head.method == .HEAD ? 0 : body.utf8.count
-        case .empty(let s, _): status = s; bytes = 0
-        case .file(let s, _, _, let range): status = s; bytes = head.method == .HEAD ? 0 : range.count
-        }
+        let status = answer.reply.status
+        let bytes = answer.reply.bodyLength(for: head.method)
         let parts = elapsed.components
         let milliseconds = Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15
         let client = peer?.ipAddress ?? "-"
