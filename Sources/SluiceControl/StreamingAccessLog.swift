@@ -87,7 +87,7 @@ public struct StreamingLogEntry: Sendable, Equatable {
     }
 }
 
-/// Collects the entries of every distribution that logs, and every `period` (an hour by
+/// Collects the entries of every distribution that logs (streaming or web format), and every `period` (an hour by
 /// default, as CloudFront did) hands each distribution's lines, gzipped, to `deliver`
 /// as one file. `record` only appends under a lock: a play never waits on a log.
 public final class StreamingAccessLog: Sendable {
@@ -95,11 +95,14 @@ public final class StreamingAccessLog: Sendable {
         public var distributionID: String
         public var bucket: String
         public var prefix: String
+        /// The two header lines of its files: the streaming or the web (standard) format.
+        public var header: String
 
-        public init(distributionID: String, bucket: String, prefix: String) {
+        public init(distributionID: String, bucket: String, prefix: String, header: String = StreamingLogEntry.header) {
             self.distributionID = distributionID
             self.bucket = bucket
             self.prefix = prefix
+            self.header = header
         }
     }
 
@@ -120,7 +123,14 @@ public final class StreamingAccessLog: Sendable {
     }
 
     public func record(_ entry: StreamingLogEntry, for target: Target) {
-        let line = entry.line(edgeLocation: edgeLocation)
+        record(line: entry.line(edgeLocation: edgeLocation), for: target)
+    }
+
+    public func record(_ entry: WebLogEntry, for target: Target) {
+        record(line: entry.line(edgeLocation: edgeLocation), for: target)
+    }
+
+    func record(line: String, for target: Target) {
         pending.withLock { pending in
             var bucket = pending[target.distributionID] ?? (target, [], 0)
             bucket.target = target
@@ -146,7 +156,7 @@ public final class StreamingAccessLog: Sendable {
         let (day, clock) = StreamingLogEntry.dateAndTime(now)
         let hour = day + "-" + clock.prefix(2)
         for (id, collected) in taken.sorted(by: { $0.key < $1.key }) where !collected.lines.isEmpty {
-            var text = StreamingLogEntry.header + collected.lines.joined()
+            var text = collected.target.header + collected.lines.joined()
             if collected.dropped > 0 { text += "#Dropped: \(collected.dropped) entries over the limit of this file\n" }
             let unique = String(UInt32.random(in: .min ... .max), radix: 16)
             let key = collected.target.prefix + "\(id).\(hour).\(unique).gz"

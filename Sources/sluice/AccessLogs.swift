@@ -5,10 +5,10 @@ import SluiceRTMP
 import SluiceStore
 import Synchronization
 
-/// The access logs of streaming distributions whose `Logging` is enabled: RTMP events in
-/// CloudFront's streaming format, one gzip file per distribution per period, stored in
-/// the logging bucket under its prefix (private). Recording only appends to a list; the
-/// files are written by a thread of their own.
+/// The access logs of distributions whose `Logging` is enabled: RTMP events in CloudFront's
+/// streaming format, HTTP requests to basic distributions in its standard (web) format.
+/// One gzip file per distribution per period, stored in the logging bucket under its
+/// prefix (private). Recording only appends to a list; a thread of its own writes files.
 final class AccessLogs: StreamEventSink {
     let log: StreamingAccessLog
     let period: TimeInterval
@@ -32,10 +32,11 @@ final class AccessLogs: StreamEventSink {
     /// Which distributions log, and where (from the distributions as they are now).
     func update(_ distributions: [Distribution], s3Domains: [String]) {
         var map: [String: StreamingAccessLog.Target] = [:]
-        for distribution in distributions where distribution.kind == .streaming {
+        for distribution in distributions {
             guard let logging = distribution.config.logging, logging.enabled,
                   let bucket = OriginName.bucket(logging.bucket, s3Domains: s3Domains) else { continue }
-            map[distribution.id] = StreamingAccessLog.Target(distributionID: distribution.id, bucket: bucket, prefix: logging.prefix)
+            map[distribution.id] = StreamingAccessLog.Target(distributionID: distribution.id, bucket: bucket, prefix: logging.prefix,
+                                                             header: distribution.kind == .streaming ? StreamingLogEntry.header : WebLogEntry.header)
         }
         targets.withLock { $0 = map }
     }
@@ -49,6 +50,12 @@ final class AccessLogs: StreamEventSink {
                                      pageURL: event.pageURL, userAgent: event.flashVersion, streamName: name, streamQuery: streamQuery,
                                      fileExtension: name.isEmpty ? "" : Self.fileExtension(name), streamID: event.streamID.map(String.init) ?? ""),
                    for: target)
+    }
+
+    /// A basic distribution's request (the public HTTP port).
+    func record(_ entry: WebLogEntry, distributionID: String) {
+        guard let target = targets.withLock({ $0[distributionID] }) else { return }
+        log.record(entry, for: target)
     }
 
     static func split(_ text: String) -> (String, String) {

@@ -17,7 +17,7 @@ struct PublicSite: HTTPResponder {
     /// Host (lower-case, no port) → what answers for it; swapped when distributions change.
     final class Hosts: Sendable {
         enum Entry: Equatable, Sendable {
-            case basic(bucket: String, enabled: Bool, defaultRootObject: String?)
+            case basic(bucket: String, enabled: Bool, defaultRootObject: String?, id: String, domain: String)
             case streaming
         }
 
@@ -27,7 +27,8 @@ struct PublicSite: HTTPResponder {
             var hosts: [String: Entry] = [:]
             for distribution in distributions {
                 let entry: Entry = distribution.kind == .basic
-                    ? .basic(bucket: distribution.bucket, enabled: distribution.config.enabled, defaultRootObject: distribution.config.defaultRootObject)
+                    ? .basic(bucket: distribution.bucket, enabled: distribution.config.enabled, defaultRootObject: distribution.config.defaultRootObject,
+                             id: distribution.id, domain: distribution.domainName)
                     : .streaming
                 for host in [distribution.domainName] + distribution.config.aliases { hosts[host.lowercased()] = entry }
             }
@@ -38,6 +39,8 @@ struct PublicSite: HTTPResponder {
     }
 
     let hosts: Hosts
+    /// Where a basic distribution with Logging on writes its access log.
+    let accessLogs: AccessLogs
     /// The embedded store; nil when objects live on an external service (not served
     /// over HTTP here yet).
     let store: LocalObjectStore?
@@ -53,7 +56,7 @@ struct PublicSite: HTTPResponder {
             return Self.error("MethodNotAllowed", .methodNotAllowed, "The specified method is not allowed against this resource.")
         }
         switch entry {
-        case .basic(let bucket, let enabled, let root)?:
+        case .basic(let bucket, let enabled, let root, _, _)?:
             guard enabled else { return Self.error("DistributionNotFound", .forbidden, "This distribution is disabled.") }
             let start = target.count > 1 ? Self.flvStart(String(target[1])) : nil
             return await object(bucket: bucket, path: path == "/" ? "/" + (root ?? "") : path, head: head, flvStart: start)
@@ -68,6 +71,28 @@ struct PublicSite: HTTPResponder {
 
     func written(_ answer: HTTPReply, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration) {
         logger.debug("HTTP \(head.method) \(head.uri.prefix(200)) -> \(answer.status.code)")
+        let hostHeader = head.headers.first(name: "host") ?? ""
+        guard case .basic(_, _, _, let id, let domain)? = hosts.entry(Self.hostName(hostHeader)) else { return }
+        let target = head.uri.split(separator: "?", maxSplits: 1).map(String.init)
+        var headers: [(String, String)] = []
+        var range: Range<Int64>?
+        switch answer {
+        case .data(_, let h, _): headers = h
+        case .empty(_, let h): headers = h
+        case .file(let status, let h, _, let r): headers = h; if status == .partialContent { range = r }
+        case .prefixedFile(_, let h, _, _, _): headers = h
+        }
+        let parts = elapsed.components
+        let seconds = Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+        let entry = WebLogEntry(
+            time: Date(), clientIP: context.peer?.ipAddress ?? "-", clientPort: context.peer?.port, method: head.method.rawValue,
+            distributionHost: domain, hostHeader: hostHeader, uriStem: target.first ?? "/", uriQuery: target.count > 1 ? target[1] : "",
+            status: Int(answer.status.code), referrer: head.headers.first(name: "referer") ?? "", userAgent: head.headers.first(name: "user-agent") ?? "",
+            cookie: head.headers.first(name: "cookie") ?? "", requestID: context.requestID, protocolVersion: "HTTP/\(head.version.major).\(head.version.minor)",
+            bytesSent: answer.bodyLength(for: head.method), bytesReceived: Int64(head.headers.first(name: "content-length") ?? "") ?? 0,
+            seconds: seconds, contentType: headers.first { $0.0.lowercased() == "content-type" }?.1 ?? "",
+            contentLength: answer.bodyLength(for: head.method), rangeStart: range?.lowerBound, rangeEnd: range.map { $0.upperBound - 1 })
+        accessLogs.record(entry, distributionID: id)
     }
 
     static var crossDomain: HTTPReply {

@@ -169,7 +169,7 @@ struct Serve: AsyncParsableCommand {
         }
         let s3Server = try await Self.startS3API(configuration, stores: stores, settings: settings, folder: folder, group: group,
                                                  threadPool: threadPool, logger: logger)
-        let site = PublicSite(hosts: siteHosts, store: stores.embedded, threadPool: threadPool, logger: logger)
+        let site = PublicSite(hosts: siteHosts, accessLogs: accessLogs, store: stores.embedded, threadPool: threadPool, logger: logger)
         let http = try await Self.startPublicHTTP(configuration, site: site, group: group, logger: logger)
         let control = configuration.controlPort < 0 ? nil
             : try await ControlPort.start(host: configuration.controlHost, port: configuration.controlPort, limits: configuration.httpLimits,

@@ -18,14 +18,15 @@ final class BasicDistributionTests: XCTestCase {
         try ExternalTool.require("curl")
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-basic-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let (server, _, http, _) = try await ServeCommandTests.startServer(data: data)
+        let (server, _, http, _) = try await ServeCommandTests.startServer(data: data, environment: ["SLUICE_DISTRIBUTIONS_LOG_PERIOD": "1"])
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "mb", "logs", "--data", data]).status, 0)
         defer { server.terminate() }
         let sample = try Data(contentsOf: URL(fileURLWithPath: data + "/buckets/media/sample.flv"))
         try Data("<h1>talks</h1>\n".utf8).write(to: URL(fileURLWithPath: data + "/index.html"))
         XCTAssertEqual(try SluiceProcess.run(["bucket", "put", data + "/index.html", "media/index.html", "--acl", "public-read", "--data", data]).status, 0)
         XCTAssertEqual(try SluiceProcess.run(["bucket", "put", data + "/index.html", "media/private.html", "--data", data]).status, 0)
         let made = try SluiceProcess.run(["distribution", "create", "--origin", "media", "--basic", "--cname", "www.example.com",
-                                          "--default-root-object", "index.html", "--data", data])
+                                          "--default-root-object", "index.html", "--logging", "logs/web/", "--data", data])
         XCTAssertEqual(made.status, 0, made.output)
         let streaming = try SluiceProcess.run(["distribution", "create", "--origin", "media", "--cname", "video.example.com", "--data", data])
         XCTAssertEqual(streaming.status, 0, streaming.output)
@@ -85,5 +86,37 @@ final class BasicDistributionTests: XCTestCase {
         let mismatch = try await curl(http, host: "video.example.com", path: "/sample.flv")
         XCTAssertEqual(mismatch.status, "403")
         XCTAssertTrue(String(decoding: mismatch.body, as: UTF8.self).contains("DistributionTypeMismatch"))
+
+        // Its requests, in CloudFront's standard log format, gzipped into the logging bucket.
+        let gzip = try ExternalTool.require("gzip", install: "apt-get install -y gzip")
+        var text = ""
+        let logDeadline = Date().addingTimeInterval(15)
+        while !text.contains("\t206\t"), Date() < logDeadline {
+            try await Task.sleep(for: .milliseconds(300))
+            text = ""
+            let keys = try SluiceProcess.run(["bucket", "ls", "logs", "--recursive", "--data", data]).output.split(separator: "\n")
+                .compactMap { $0.split(separator: " ").last.map(String.init) }.filter { $0.hasPrefix("web/") && $0.hasSuffix(".gz") }
+            for key in keys {
+                let copy = data + "/" + key.replacingOccurrences(of: "/", with: "_")
+                _ = try SluiceProcess.run(["bucket", "get", "logs/" + key, copy, "--data", data])
+                text += String(decoding: try await ExternalTool.run([gzip, "-dc", copy]).standardOutput, as: UTF8.self)
+            }
+        }
+        let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("#Fields: " + ["date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem",
+                                                     "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)", "x-edge-result-type",
+                                                     "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes", "time-taken", "x-forwarded-for",
+                                                     "ssl-protocol", "ssl-cipher", "x-edge-response-result-type", "cs-protocol-version", "fle-status",
+                                                     "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type",
+                                                     "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end"].joined(separator: " ")), text)
+        let rows = lines.filter { !$0.hasPrefix("#") }.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertTrue(rows.allSatisfy { $0.count == 33 }, text)
+        let ranged = try XCTUnwrap(rows.first { $0[8] == "206" }, text)
+        XCTAssertEqual(ranged[3], "100")
+        XCTAssertEqual(ranged[5], "GET")
+        XCTAssertEqual(ranged[7], "/sample.flv")
+        XCTAssertEqual(ranged[31], "0")
+        XCTAssertEqual(ranged[32], "99")
+        XCTAssertEqual(rows.first { $0[8] == "403" }?[13], "Error", text)
     }
 }
