@@ -145,8 +145,15 @@ public final class HTTPServer: Sendable {
                     // A server that is stopping answers this request, then closes.
                     let keepAlive = head.isKeepAlive && running
                     if !keepAlive { answer.reply = answer.reply.closing() }
-                    try await HTTPReplyWriter(threadPool: threadPool, configuration: configuration, refusal: refusal)
-                        .write(answer.reply, for: head, requestID: context.requestID, connection: connection)
+                    do {
+                        try await HTTPReplyWriter(threadPool: threadPool, configuration: configuration, refusal: refusal)
+                            .write(answer.reply, for: head, requestID: context.requestID, connection: connection)
+                    } catch {
+                        // A client that hung up mid-answer (curl once it has its range)
+                        // still made a request: it is logged, then the connection ends.
+                        responder.written(answer, for: head, context: context, elapsed: started.duration(to: .now))
+                        throw error
+                    }
                     responder.written(answer, for: head, context: context, elapsed: started.duration(to: .now))
                     let reusable = await connection.finishRequest()
                     if !keepAlive || !reusable || !tracker.mark(id, busy: false) { break }

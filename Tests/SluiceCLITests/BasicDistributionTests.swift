@@ -90,7 +90,7 @@ final class BasicDistributionTests: XCTestCase {
         // Its requests, in CloudFront's standard log format, gzipped into the logging bucket.
         let gzip = try ExternalTool.require("gzip", install: "apt-get install -y gzip")
         var text = ""
-        let logDeadline = Date().addingTimeInterval(15)
+        let logDeadline = Date().addingTimeInterval(30)
         while !text.contains("\t206\t"), Date() < logDeadline {
             try await Task.sleep(for: .milliseconds(300))
             text = ""

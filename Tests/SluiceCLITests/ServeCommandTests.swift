@@ -249,7 +249,14 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertNotEqual(anonymous.status, 0)
         // One line per S3 request at info, with the reason of a refusal that the anonymous
         // client itself is not told.
-        let requests = try String(contentsOfFile: logFile, encoding: .utf8)
+        // The server logs a request once its answer is written: the client may be faster.
+        var requests = ""
+        let logged = Date().addingTimeInterval(10)
+        repeat {
+            requests = try String(contentsOfFile: logFile, encoding: .utf8)
+            if requests.contains("PutObjectAcl 200") && requests.contains("HeadObject 403") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while Date() < logged
         XCTAssertNotNil(requests.range(of: #"info sluice: .*S3 127\.0\.0\.1 PUT /media/uploads/clip\.flv PutObject 200 0 bytes [0-9.]+ ms id=[0-9A-F]{16}"#,
                                        options: .regularExpression), requests)
         XCTAssertTrue(requests.contains("S3 127.0.0.1 PUT /media/uploads/clip.flv PutObjectAcl 200 0 bytes"), requests)
