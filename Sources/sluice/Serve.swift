@@ -58,7 +58,9 @@ struct Serve: AsyncParsableCommand {
             Distributions (sluice distribution --help) route RTMP connects by the host in
             their tcUrl to an origin bucket; distributions.domain (sluice.localhost) ends
             the domain names they get, and hosts no distribution claims stream the
-            default bucket unless distributions.default is off.
+            default bucket unless distributions.default is off. Access logs of the
+            distributions that have Logging go to their bucket every
+            distributions.log-period seconds (3600).
             With watch.folder set, files dropped there are encoded with watch.preset
             (dynamic-streaming) and published public-read under
             default-bucket/watch.prefix/ASSET/, as `sluice watch` does;
