@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,11 +22,9 @@ import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
 
-from servers import free_port, wait_port
+from servers import ROOT, build_sluice, free_port, start_sluice, stop_sluice
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
-SLUICE = os.path.join(ROOT, ".build", "release", "sluice")
 NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
 
 
@@ -36,17 +33,14 @@ def main():
     parser.add_argument("--distributions", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    subprocess.run(["swift", "build", "-c", "release", "--product", "sluice"], cwd=ROOT, check=True)
+    build_sluice()
     data = os.path.join(OUT, "control-data")
     shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data)
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     log = open(os.path.join(OUT, "control.log"), "w")
-    server = subprocess.Popen([SLUICE, "serve", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port=-1",
-                               "--s3-port=-1", "--control-port", str(port)], env=environment, stderr=log)
+    server = start_sluice(data, control_port=port, log_level="info", stderr=log)
     try:
-        wait_port(port)
         text = open(os.path.join(OUT, "control.log")).read()
         key = re.search(r"access key: (\S+)", text).group(1)
         secret = re.search(r"secret key: (\S+)", text).group(1)
@@ -81,8 +75,7 @@ def main():
             assert status == 200
             times["list"].append(seconds)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_sluice(server)
     result = {}
     for name, values in times.items():
         cuts = statistics.quantiles(values, n=100)

@@ -19,12 +19,10 @@ import subprocess
 import sys
 import time
 
-from servers import cpu_seconds, free_port, wait_port
+from servers import ROOT, SLUICE, build_sluice, cpu_seconds, free_port, sluice_environment, start_sluice, stop_sluice, wait_port
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
 FILES = os.path.join(OUT, "http-files")
-SLUICE = os.path.join(ROOT, ".build", "release", "sluice")
 UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
 
@@ -84,10 +82,8 @@ class Sluice:
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
         self.port = free_port()
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-        self.process = subprocess.Popen([SLUICE, "serve", "--control-port=-1", "--data", self.dir, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0",
-                                         "--s3-port=-1", "--http-port", str(self.port), "--log-level", "warning"], env=environment)
-        wait_port(self.port)
+        environment = sluice_environment()
+        self.process = start_sluice(self.dir, http_port=self.port)
         for name in ["big.bin", "small.bin"]:
             subprocess.run([SLUICE, "bucket", "put", os.path.join(FILES, name), f"media/{name}", "--acl", "public-read", "--data", self.dir],
                            check=True, capture_output=True, env=environment)
@@ -104,8 +100,7 @@ class Sluice:
         return cpu_seconds(self.process.pid)
 
     def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+        stop_sluice(self.process)
 
 
 def measure(server, seconds):
@@ -126,7 +121,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     subprocess.run([os.path.join(ROOT, "scripts", "install-deps"), "--bench"], check=True)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "sluice"], cwd=ROOT, check=True)
+    build_sluice()
     make_files()
     results = {}
     for kind in (Nginx, Sluice):

@@ -13,18 +13,15 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import time
 
 from rtmp_probe import first_video_seconds
-from servers import free_port, wait_port
+from servers import ROOT, SLUICE, build_sluice, free_port, sluice_environment, start_sluice, stop_sluice
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
-SLUICE = os.path.join(ROOT, ".build", "release", "sluice")
 
 
 def main():
@@ -32,16 +29,14 @@ def main():
     parser.add_argument("--distributions", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=501)
     args = parser.parse_args()
-    subprocess.run(["swift", "build", "-c", "release", "--product", "sluice"], cwd=ROOT, check=True)
+    build_sluice()
     data = os.path.join(OUT, "routing-data")
     shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data)
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    server = subprocess.Popen([SLUICE, "serve", "--control-port=-1", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", str(port), "--http-port=-1",
-                               "--s3-port=-1", "--log-level", "warning"], env=environment, stderr=subprocess.DEVNULL)
+    environment = sluice_environment()
+    server = start_sluice(data, rtmp_port=port, stderr=subprocess.DEVNULL)
     try:
-        wait_port(port)
         started = time.monotonic()
         domain = None
         for index in range(args.distributions):
@@ -60,8 +55,7 @@ def main():
             times["routed"].append(first_video_seconds("127.0.0.1", port, "sample.flv", tc_host=domain))
             times["default"].append(first_video_seconds("127.0.0.1", port, "sample.flv"))
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_sluice(server)
     result = {name: statistics.median(values) * 1000 for name, values in times.items()}
     result["p90_routed_ms"] = statistics.quantiles(times["routed"], n=10)[-1] * 1000
     result["p90_default_ms"] = statistics.quantiles(times["default"], n=10)[-1] * 1000

@@ -34,11 +34,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from servers import cpu_seconds, free_port, wait_port
+from servers import ROOT, SLUICE, build_sluice, cpu_seconds, free_port, sluice_environment, start_sluice, stop_sluice, wait_port
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
-SLUICE = os.path.join(ROOT, ".build", "release", "sluice")
 ACCESS_KEY = "BENCHACCESSKEY"
 SECRET_KEY = "bench/secret/key/0123456789"
 
@@ -68,19 +66,13 @@ class Sluice:
         os.makedirs(self.dir)
         self.port = free_port()
         self.log = open(os.path.join(OUT, "s3-sluice.log"), "w")
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-        environment.update({"SLUICE_S3_ACCESS_KEY": ACCESS_KEY, "SLUICE_S3_SECRET_KEY": SECRET_KEY})
-        self.process = subprocess.Popen(
-            [SLUICE, "serve", "--control-port=-1", "--data", self.dir, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port=-1",
-             "--s3-port", str(self.port), "--log-level", "warning"],
-            stderr=self.log, env=environment)
-        wait_port(self.port)
+        environment = sluice_environment(SLUICE_S3_ACCESS_KEY=ACCESS_KEY, SLUICE_S3_SECRET_KEY=SECRET_KEY)
+        self.process = start_sluice(self.dir, s3_port=self.port, stderr=self.log, environment=environment)
         self.pid = self.process.pid
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+        stop_sluice(self.process)
 
 
 def client(server):
@@ -230,8 +222,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     subprocess.run([os.path.join(ROOT, "scripts", "install-deps")], check=True)
     if not arguments.no_build:
-        for product in ("sluice", "sluice-transcode"):
-            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
+        build_sluice("sluice", "sluice-transcode")
     big = make_big(arguments.big_mb)
 
     servers = [Sluice(), Moto()]

@@ -74,3 +74,42 @@ class MemorySampler:
         self._running = False
         self._thread.join()
         self._sample()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLUICE = os.path.join(ROOT, ".build", "release", "sluice")
+
+
+def build_sluice(*products):
+    """Release builds of the named products (default: sluice)."""
+    import subprocess
+    for product in products or ("sluice",):
+        subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
+
+
+def sluice_environment(**settings):
+    """The caller's environment without its SLUICE_ settings (a bench measures defaults),
+    plus the settings given."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    environment.update(settings)
+    return environment
+
+
+def start_sluice(data, rtmp_port=0, http_port=-1, s3_port=-1, control_port=-1, log_level="warning", stderr=None, environment=None):
+    """`sluice serve` on loopback with only the listeners asked for (-1 turns one off, 0
+    picks a free port); waits for the first port given that is above 0."""
+    import subprocess
+    process = subprocess.Popen(
+        [SLUICE, "serve", "--data", data, "--rtmp-host", "127.0.0.1", f"--rtmp-port={rtmp_port}", f"--http-port={http_port}",
+         f"--s3-port={s3_port}", f"--control-port={control_port}", "--log-level", log_level],
+        env=environment or sluice_environment(), stderr=stderr)
+    waited = next((port for port in (rtmp_port, http_port, s3_port, control_port) if port > 0), None)
+    if waited:
+        wait_port(waited)
+    return process
+
+
+def stop_sluice(process):
+    import signal
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)

@@ -50,6 +50,17 @@ public struct HTTPServerConfiguration: Sendable {
     public var defaultContentType = "text/plain; charset=utf-8"
 
     public init() {}
+
+    /// A listener's address, request limits and connection caps, the rest defaulted.
+    public init(name: String, host: String, port: Int, limits: HTTPLimits, maximumConnections: Int = 2000,
+                maximumConnectionsPerAddress: Int = 128) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.limits = limits
+        self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
+    }
 }
 
 /// The HTTP server every surface runs on: SwiftNIO async channels, one task per

@@ -95,6 +95,17 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// How many jobs are in each state (states with none are absent), in one query.
+    public func countsByState() throws -> [JobState: Int] {
+        try database.read { db in
+            var counts: [JobState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM job GROUP BY state") {
+                if let state = JobState(rawValue: row["state"]) { counts[state, default: 0] += row["n"] as Int }
+            }
+            return counts
+        }
+    }
+
     /// Takes the most urgent queued job that is due, marking it probing; nil when none.
     public func claimNext(now: Date = Date()) throws -> Job? {
         try database.write { db in

@@ -9,6 +9,7 @@ import SluiceHTTP
 import SluiceControl
 import SluiceJobs
 import SluiceStore
+import Synchronization
 
 /// The control port (`control.port`, 8090): Prometheus `/metrics` and `/health` now; the
 /// CloudFront-compatible control API joins them here.
@@ -22,17 +23,13 @@ enum ControlPort {
 
     static func start(host: String, port: Int, limits: HTTPLimits, dataFolder: String, api: ControlAPI, credentials: [String: String],
                       group: any EventLoopGroup, threadPool: NIOThreadPool, logger: Logger) async throws -> HTTPServer {
-        var configuration = HTTPServerConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.limits = limits
-        configuration.name = "control"
+        let configuration = HTTPServerConfiguration(name: "control", host: host, port: port, limits: limits)
         let server = HTTPServer(configuration: configuration, group: group, threadPool: threadPool, logger: logger) { status, reason in
             ("text/plain; charset=utf-8", "\(status.code) \(status.reasonPhrase): \(reason)\n")
         }
         let bound = try await Listener.bind("the control port", host: host, port: port, flag: "--control-port") {
-            try await server.start(ControlPortResponder(dataFolder: dataFolder, api: api, credentials: credentials, threadPool: threadPool,
-                                                        logger: logger))
+            try await server.start(ControlPortResponder(jobStates: JobStateGauges(dataFolder: dataFolder), api: api, credentials: credentials,
+                                                        threadPool: threadPool, logger: logger))
         }
         logger.info("control port listening on \(host):\(bound) (the control API, signed for service cloudfront; /metrics, /health)")
         return server
@@ -40,7 +37,7 @@ enum ControlPort {
 }
 
 struct ControlPortResponder: HTTPResponder {
-    let dataFolder: String
+    let jobStates: JobStateGauges
     let api: ControlAPI
     let credentials: [String: String]
     let threadPool: NIOThreadPool
@@ -59,7 +56,7 @@ struct ControlPortResponder: HTTPResponder {
         switch path {
         case "/metrics":
             // Jobs by state are read from the queue when asked, not kept up to date.
-            _ = try? await threadPool.runIfActive { recordJobStates() }
+            _ = try? await threadPool.runIfActive { jobStates.record() }
             return .data(.ok, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], ControlPort.registry.emitToString())
         case "/health":
             return .data(.ok, [("Content-Type", "text/plain; charset=utf-8")], "ok\n")
@@ -121,11 +118,30 @@ struct ControlPortResponder: HTTPResponder {
         }
     }
 
-    func recordJobStates() {
-        guard FileManager.default.fileExists(atPath: dataFolder + "/jobs.sqlite"), let queue = try? JobQueue(dataFolder: dataFolder),
-              let jobs = try? queue.list(states: nil) else { return }
-        for state in JobState.allCases {
-            Gauge(label: "sluice_jobs", dimensions: [("state", state.rawValue)]).record(jobs.filter { $0.state == state }.count)
+}
+
+/// The `sluice_jobs{state}` gauges, set at each scrape from one count per state. The job
+/// table is opened once, when it first exists (a server without a watch folder may never
+/// make one; `sluice jobs` in another process may make it later).
+final class JobStateGauges: Sendable {
+    private let dataFolder: String
+    private let queue = Mutex<JobQueue?>(nil)
+    private let gauges = Dictionary(uniqueKeysWithValues: JobState.allCases.map {
+        ($0, Gauge(label: "sluice_jobs", dimensions: [("state", $0.rawValue)]))
+    })
+
+    init(dataFolder: String) {
+        self.dataFolder = dataFolder
+    }
+
+    func record() {
+        let opened = queue.withLock { queue -> JobQueue? in
+            if queue == nil, FileManager.default.fileExists(atPath: dataFolder + "/jobs.sqlite") {
+                queue = try? JobQueue(dataFolder: dataFolder)
+            }
+            return queue
         }
+        guard let opened, let counts = try? opened.countsByState() else { return }
+        for (state, gauge) in gauges { gauge.record(counts[state] ?? 0) }
     }
 }

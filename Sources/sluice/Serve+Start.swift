@@ -73,19 +73,23 @@ extension Serve {
         let http = PublicHTTPServer(group: group, logger: logger, limits: configuration.httpLimits,
                                     maximumConnections: configuration.httpConnections.total,
                                     maximumConnectionsPerAddress: configuration.httpConnections.perAddress)
-        if let requested = configuration.requestedHTTPPort, requested >= 0 {
-            try await Listener.bind("the public HTTP listener", host: host, port: requested, flag: "--http-port") {
-                try await http.start(host: host, port: requested, responder: site)
+        @Sendable func bind(_ port: Int) async throws {
+            try await Listener.bind("the public HTTP listener", host: host, port: port, flag: "--http-port") {
+                try await http.start(host: host, port: port, responder: site)
             }
-        } else if configuration.requestedHTTPPort == nil {
+        }
+        switch configuration.requestedHTTPPort {
+        case let requested? where requested >= 0:
+            try await bind(requested)
+        case nil:
             do {
                 try await http.start(host: host, port: 80, responder: site)
             } catch {
                 logger.notice("cannot bind HTTP port 80 (\(Listener.reason(error))); using 8080 instead")
-                try await Listener.bind("the public HTTP listener", host: host, port: 8080, flag: "--http-port") {
-                    try await http.start(host: host, port: 8080, responder: site)
-                }
+                try await bind(8080)
             }
+        default:
+            break  // a negative port: no public HTTP listener
         }
         return http
     }

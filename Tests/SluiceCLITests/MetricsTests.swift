@@ -44,6 +44,12 @@ final class MetricsTests: XCTestCase {
                                        timeout: 30)
         let head = try await ExternalTool.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "http://127.0.0.1:\(s3)/media/secret.flv"])
         XCTAssertEqual(head.output, "403")
+        // A job queued by another process after the server started (the job table did
+        // not exist when it did) shows in the job gauges.
+        try "not media".write(toFile: data + "/upload.mp4", atomically: true, encoding: .utf8)
+        try "input: upload.mp4\npreset: audio-only\n".write(toFile: data + "/job.yml", atomically: true, encoding: .utf8)
+        let submitted = try SluiceProcess.run(["jobs", "submit", data + "/job.yml", "--data", data])
+        XCTAssertEqual(submitted.status, 0, submitted.output)
         let health = try await ExternalTool.run(["curl", "-s", "http://127.0.0.1:\(control)/health"])
         XCTAssertEqual(health.output, "ok\n")
 
@@ -61,5 +67,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(samples["sluice_refusals_total{code=\"NetStream.Play.StreamNotFound\"}"], 1, "\(samples)")
         XCTAssertEqual(samples["sluice_refusals_total{code=\"InvalidInstance\"}"], 1, "\(samples)")
         XCTAssertEqual(samples["sluice_s3_requests_total{operation=\"HeadObject\",status=\"403\"}"], 1, "\(samples)")
+        XCTAssertEqual(samples["sluice_jobs{state=\"queued\"}"], 1, "\(samples)")
+        XCTAssertEqual(samples["sluice_jobs{state=\"done\"}"], 0, "\(samples)")
     }
 }

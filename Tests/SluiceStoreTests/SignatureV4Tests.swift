@@ -81,6 +81,26 @@ final class SignatureV4Tests: XCTestCase {
         XCTAssertEqual(first.count, 64)
         XCTAssertEqual(first, SignatureV4.chunkSignature(key: key, amzDate: "20130524T000000Z", scope: scope, previous: "seed", chunk: Data(repeating: 97, count: 65536)))
     }
+
+    /// The control API's verifier checks the service it was signed for, hashes the body
+    /// itself, and refuses a date far from now.
+    func testAServiceVerifierChecksItsServiceBodyAndTime() throws {
+        let now = Date(timeIntervalSince1970: 1_790_000_000)
+        let body = Array("<StreamingDistributionConfig/>".utf8)
+        func signed(service: String, hash: String) -> SignatureV4.Request {
+            var request = SignatureV4.Request(method: "POST", path: "/2020-05-31/streaming-distribution", headers: [("Host", "127.0.0.1:8090")])
+            SignatureV4.sign(&request, accessKey: "AK", secret: "SK", region: "us-east-1", service: service, payloadHash: hash, now: now)
+            return request
+        }
+        let hash = SHA256.hash(data: Data(body)).map { String(format: "%02x", $0) }.joined()
+        func verify(_ request: SignatureV4.Request, body: [UInt8], at time: Date) -> Result<SignatureV4.Authorization, SignatureV4.Failure> {
+            SignatureV4.verify(request, service: "cloudfront", body: body, now: time, allowedSkew: 900) { $0 == "AK" ? "SK" : nil }
+        }
+        XCTAssertNoThrow(try verify(signed(service: "cloudfront", hash: hash), body: body, at: now).get())
+        XCTAssertThrowsError(try verify(signed(service: "s3", hash: hash), body: body, at: now).get())
+        XCTAssertEqual(verify(signed(service: "cloudfront", hash: hash), body: body + [0x20], at: now), .failure(.signatureDoesNotMatch))
+        XCTAssertEqual(verify(signed(service: "cloudfront", hash: hash), body: body, at: now.addingTimeInterval(3600)), .failure(.expired))
+    }
 }
 
 extension Result {
@@ -129,25 +149,4 @@ final class BotocoreSignatureTests: XCTestCase {
             XCTAssertNoThrow(try verified.get(), "\(entry)")
         }
     }
-
-    /// The control API's verifier checks the service it was signed for, hashes the body
-    /// itself, and refuses a date far from now.
-    func testAServiceVerifierChecksItsServiceBodyAndTime() throws {
-        let now = Date(timeIntervalSince1970: 1_790_000_000)
-        let body = Array("<StreamingDistributionConfig/>".utf8)
-        func signed(service: String, hash: String) -> SignatureV4.Request {
-            var request = SignatureV4.Request(method: "POST", path: "/2020-05-31/streaming-distribution", headers: [("Host", "127.0.0.1:8090")])
-            SignatureV4.sign(&request, accessKey: "AK", secret: "SK", region: "us-east-1", service: service, payloadHash: hash, now: now)
-            return request
-        }
-        let hash = SHA256.hash(data: Data(body)).map { String(format: "%02x", $0) }.joined()
-        func verify(_ request: SignatureV4.Request, body: [UInt8], at time: Date) -> Result<SignatureV4.Authorization, SignatureV4.Failure> {
-            SignatureV4.verify(request, service: "cloudfront", body: body, now: time, allowedSkew: 900) { $0 == "AK" ? "SK" : nil }
-        }
-        XCTAssertNoThrow(try verify(signed(service: "cloudfront", hash: hash), body: body, at: now).get())
-        XCTAssertThrowsError(try verify(signed(service: "s3", hash: hash), body: body, at: now).get())
-        XCTAssertEqual(verify(signed(service: "cloudfront", hash: hash), body: body + [0x20], at: now), .failure(.signatureDoesNotMatch))
-        XCTAssertEqual(verify(signed(service: "cloudfront", hash: hash), body: body, at: now.addingTimeInterval(3600)), .failure(.expired))
-    }
 }
-

@@ -45,12 +45,8 @@ public final class PublicHTTPServer: Sendable {
     /// The same, answering with `responder` (the server's site: distributions by Host).
     @discardableResult
     public func start<Responder: HTTPResponder>(host: String, port: Int, responder: Responder) async throws -> Int {
-        var configuration = HTTPServerConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.limits = limits
-        configuration.maximumConnections = maximumConnections
-        configuration.maximumConnectionsPerAddress = maximumConnectionsPerAddress
+        var configuration = HTTPServerConfiguration(name: "HTTP", host: host, port: port, limits: limits, maximumConnections: maximumConnections,
+                                                    maximumConnectionsPerAddress: maximumConnectionsPerAddress)
         configuration.idleTimeout = limits.keepAliveTimeout + limits.headTimeout
         let http = HTTPServer(configuration: configuration, group: group, threadPool: .singleton, logger: logger) { status, reason in
             ("text/plain; charset=utf-8", "\(status.code) \(status.reasonPhrase): \(reason)\n")

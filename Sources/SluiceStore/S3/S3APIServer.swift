@@ -49,14 +49,10 @@ public final class S3APIServer: Sendable {
         self.configuration = configuration
         self.threadPool = threadPool
         self.logger = logger
-        var http = HTTPServerConfiguration()
-        http.host = configuration.host
-        http.port = configuration.port
-        http.limits = configuration.limits
-        http.maximumConnections = configuration.maximumConnections
-        http.maximumConnectionsPerAddress = configuration.maximumConnectionsPerAddress
+        var http = HTTPServerConfiguration(name: "S3 API", host: configuration.host, port: configuration.port, limits: configuration.limits,
+                                           maximumConnections: configuration.maximumConnections,
+                                           maximumConnectionsPerAddress: configuration.maximumConnectionsPerAddress)
         http.idleTimeout = configuration.idleTimeout
-        http.name = "S3 API"
         http.requestIDHeader = "x-amz-request-id"
         http.defaultContentType = "application/xml"
         server = HTTPServer(configuration: http, group: group, threadPool: threadPool, logger: logger) { status, reason in

@@ -68,7 +68,16 @@ struct S3RequestHandler: HTTPResponder {
             + "\(String(format: "%.1f", milliseconds)) ms id=\(requestID)"
         if let failure = answer.failure { line += " \(failure.code): \(failure.logReason ?? failure.message)" }
         logger.log(level: status.code >= 500 ? .warning : .info, "\(line)")
-        Counter(label: "sluice_s3_requests_total", dimensions: [("operation", answer.operation), ("status", String(status.code))]).increment()
+        Self.requests[RequestLabel(operation: answer.operation, status: status.code)].increment()
+    }
+
+    struct RequestLabel: Hashable, Sendable {
+        var operation: String
+        var status: UInt
+    }
+
+    static let requests = LabelledMetrics<RequestLabel, Counter> {
+        Counter(label: "sluice_s3_requests_total", dimensions: [("operation", $0.operation), ("status", String($0.status))])
     }
 
     // MARK: Dispatch
