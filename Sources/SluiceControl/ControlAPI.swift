@@ -48,7 +48,8 @@ public struct ControlAPI: Sendable {
         public var errorCode: String?
     }
 
-    /// What a path names: `/VERSION/streaming-distribution[/ID[/config]]`.
+    /// What a path names: `/VERSION/streaming-distribution[/ID[/config]]`, the same for
+    /// `distribution`.
     enum Route: Equatable {
         case collection(APIVersion, DistributionKind)
         case item(APIVersion, DistributionKind, String)
@@ -85,39 +86,52 @@ public struct ControlAPI: Sendable {
 
     func answer(_ route: Route, _ request: Request) throws -> Response {
         switch (route, request.method) {
-        case (.collection(let version, .streaming), "POST"):
-            let config = try StreamingDistributionXML.readConfig(request.body, version: version)
-            let (made, created) = try store.create(.streaming, config)
+        case (.collection(let version, let kind), "POST"):
+            let config = try Self.readConfig(request.body, kind: kind, version: version)
             // A replay of the same create gets the same answer as the create did.
-            _ = created
+            let made = try store.create(kind, config).distribution
             var response = distribution(made, version: version, status: 201)
             let base = baseURL ?? "http://\(request.host ?? "localhost")"
-            response.headers["Location"] = "\(base)/\(version.rawValue)/streaming-distribution/\(made.id)"
+            response.headers["Location"] = "\(base)/\(version.rawValue)/\(kind.resource)/\(made.id)"
             return response
-        case (.collection(let version, .streaming), "GET"):
+        case (.collection(let version, let kind), "GET"):
             let maxItems = try Self.maxItems(request.query["MaxItems"])
             let marker = request.query["Marker"] ?? ""
-            let page = try store.list(.streaming, marker: marker.isEmpty ? nil : marker, maxItems: maxItems)
-            return ok(StreamingDistributionXML.list(page.items, marker: marker, nextMarker: page.nextMarker, maxItems: maxItems,
-                                                    version: version, account: account))
-        case (.item(let version, .streaming, let id), "GET"):
-            return distribution(try store.get(.streaming, id), version: version, status: 200)
-        case (.item(_, .streaming, let id), "DELETE"):
-            try store.delete(.streaming, id, ifMatch: request.ifMatch)
+            let page = try store.list(kind, marker: marker.isEmpty ? nil : marker, maxItems: maxItems)
+            return ok(kind == .streaming
+                ? StreamingDistributionXML.list(page.items, marker: marker, nextMarker: page.nextMarker, maxItems: maxItems, version: version,
+                                                account: account)
+                : BasicDistributionXML.list(page.items, marker: marker, nextMarker: page.nextMarker, maxItems: maxItems, version: version,
+                                            account: account))
+        case (.item(let version, let kind, let id), "GET"):
+            return distribution(try store.get(kind, id), version: version, status: 200)
+        case (.item(_, let kind, let id), "DELETE"):
+            try store.delete(kind, id, ifMatch: request.ifMatch)
             return Response(status: 204, headers: [:], body: "")
-        case (.config(let version, .streaming, let id), "GET"):
-            let found = try store.get(.streaming, id)
-            var response = ok(StreamingDistributionXML.config(found, version: version))
+        case (.config(let version, let kind, let id), "GET"):
+            let found = try store.get(kind, id)
+            var response = ok(kind == .streaming ? StreamingDistributionXML.config(found, version: version)
+                                                 : BasicDistributionXML.config(found, version: version))
             response.headers["ETag"] = found.etag
             return response
-        case (.config(let version, .streaming, let id), "PUT"):
-            let config = try StreamingDistributionXML.readConfig(request.body, version: version)
-            return distribution(try store.update(.streaming, id, config, ifMatch: request.ifMatch), version: version, status: 200)
-        case (_, let method) where !["GET", "POST", "PUT", "DELETE"].contains(method):
+        case (.config(let version, let kind, let id), "PUT"):
+            var config = try Self.readConfig(request.body, kind: kind, version: version)
+            if version == .original, kind == .basic {
+                // The 2009-12-01 shape cannot say these: an update through it keeps them.
+                let existing = try store.get(kind, id).config
+                config.defaultRootObject = existing.defaultRootObject
+                config.priceClass = existing.priceClass
+                config.document = existing.document
+            }
+            return distribution(try store.update(kind, id, config, ifMatch: request.ifMatch), version: version, status: 200)
+        case (_, let method):
             throw ControlError("InvalidArgument", 405, "The method \(method.prefix(20)) is not allowed on this resource.")
-        default:
-            throw ControlError("InvalidArgument", 400, "This operation is not available on this resource (basic distributions come next).")
         }
+    }
+
+    static func readConfig(_ body: [UInt8], kind: DistributionKind, version: APIVersion) throws(ControlError) -> DistributionConfig {
+        kind == .streaming ? try StreamingDistributionXML.readConfig(body, version: version)
+            : try BasicDistributionXML.readConfig(body, version: version)
     }
 
     static func maxItems(_ text: String?) throws(ControlError) -> Int {
@@ -133,8 +147,9 @@ public struct ControlAPI: Sendable {
     }
 
     func distribution(_ distribution: Distribution, version: APIVersion, status: Int) -> Response {
-        Response(status: status, headers: ["Content-Type": "text/xml", "ETag": distribution.etag],
-                 body: StreamingDistributionXML.distribution(distribution, version: version, account: account))
+        let body = distribution.kind == .streaming ? StreamingDistributionXML.distribution(distribution, version: version, account: account)
+            : BasicDistributionXML.distribution(distribution, version: version, account: account)
+        return Response(status: status, headers: ["Content-Type": "text/xml", "ETag": distribution.etag], body: body)
     }
 
     func failure(_ error: ControlError, version: APIVersion, _ request: Request) -> Response {

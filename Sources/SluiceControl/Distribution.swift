@@ -24,6 +24,9 @@ public struct DistributionConfig: Codable, Equatable, Sendable {
     public var priceClass: String?
     /// For basic distributions: what `/` serves.
     public var defaultRootObject: String?
+    /// For basic distributions made through the 2020-05-31 API: the whole
+    /// `DistributionConfig` the client sent, returned with the fields above written over it.
+    public var document: ConfigTree?
 
     public struct Logging: Codable, Equatable, Sendable {
         public var enabled: Bool
@@ -38,7 +41,8 @@ public struct DistributionConfig: Codable, Equatable, Sendable {
     }
 
     public init(callerReference: String, origin: String, aliases: [String] = [], comment: String = "", enabled: Bool = true,
-                logging: Logging? = nil, trustedSignersEnabled: Bool = false, priceClass: String? = nil, defaultRootObject: String? = nil) {
+                logging: Logging? = nil, trustedSignersEnabled: Bool = false, priceClass: String? = nil, defaultRootObject: String? = nil,
+                document: ConfigTree? = nil) {
         self.callerReference = callerReference
         self.origin = origin
         self.aliases = aliases
@@ -48,6 +52,7 @@ public struct DistributionConfig: Codable, Equatable, Sendable {
         self.trustedSignersEnabled = trustedSignersEnabled
         self.priceClass = priceClass
         self.defaultRootObject = defaultRootObject
+        self.document = document
     }
 }
 

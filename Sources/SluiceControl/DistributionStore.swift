@@ -162,8 +162,8 @@ public final class DistributionStore: Sendable {
 
     /// What a config must satisfy before it is stored; returns the bucket it names.
     func check(_ kind: DistributionKind, _ config: DistributionConfig) throws(ControlError) -> String {
-        if kind == .streaming, config.trustedSignersEnabled {
-            throw .invalidArgument("TrustedSigners: signed URLs are not supported; set Enabled to false.")
+        if config.trustedSignersEnabled {
+            throw .invalidArgument("TrustedSigners: signed URLs and cookies are not supported; set Enabled to false.")
         }
         guard config.callerReference.utf8.count <= 128 else { throw .invalidArgument("CallerReference is longer than 128 characters.") }
         guard config.comment.utf8.count <= 128 else { throw .invalidArgument("Comment is longer than 128 characters.") }

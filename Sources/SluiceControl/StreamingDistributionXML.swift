@@ -85,8 +85,9 @@ struct StreamingConfigDocument: Encodable {
     }
 }
 
-/// `StreamingDistributionConfig` of 2009-12-01: a flat origin and repeated `CNAME`.
-struct OriginalStreamingConfigDocument: Encodable {
+/// `StreamingDistributionConfig` and `DistributionConfig` of 2009-12-01: a flat origin and
+/// repeated `CNAME`, the same for both kinds.
+struct OriginalConfigDocument: Encodable {
     var Origin: String
     var CallerReference: String
     var CNAME: [String]?
@@ -108,8 +109,9 @@ struct OriginalStreamingConfigDocument: Encodable {
         Logging = config.logging.flatMap { $0.enabled ? LoggingElement(Bucket: $0.bucket, Prefix: $0.prefix) : nil }
     }
 
-    static func read(_ root: XMLTree) throws(ControlError) -> DistributionConfig {
-        guard root.name == "StreamingDistributionConfig" else { throw .malformed("the document is not a StreamingDistributionConfig") }
+    static func read(_ root: XMLTree, kind: DistributionKind) throws(ControlError) -> DistributionConfig {
+        let expected = kind == .streaming ? "StreamingDistributionConfig" : "DistributionConfig"
+        guard root.name == expected else { throw .malformed("the document is not a \(expected)") }
         let logging = root.child("Logging").map {
             DistributionConfig.Logging(enabled: true, bucket: $0.value("Bucket") ?? "", prefix: $0.value("Prefix") ?? "")
         }
@@ -139,13 +141,18 @@ enum ConfigReader {
         }
     }
 
-    /// `<Quantity>N</Quantity><Items><NAME>…</NAME>…</Items>`, with the count checked.
+    /// `<Quantity>N</Quantity><Items><NAME>…</NAME>…</Items>`: the texts, count checked.
     static func list(_ element: XMLTree?, of name: String, what: String) throws(ControlError) -> [String] {
+        try elements(element, of: name, what: what).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    /// The same list's elements.
+    static func elements(_ element: XMLTree?, of name: String, what: String) throws(ControlError) -> [XMLTree] {
         guard let element else { return [] }
         guard let text = element.value("Quantity"), let quantity = Int(text), quantity >= 0 else {
             throw .malformed("\(what) needs a Quantity")
         }
-        let items = element.child("Items")?.all(name).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) } ?? []
+        let items = element.child("Items")?.all(name) ?? []
         guard items.count <= maximumItems else { throw .invalidArgument("\(what) has more than \(maximumItems) items") }
         guard quantity == items.count else { throw .inconsistentQuantities("\(what) has Quantity \(quantity) and \(items.count) items") }
         return items
@@ -171,7 +178,7 @@ struct StreamingDistributionDocument: Encodable {
 /// A config in the version asked for.
 enum AnyConfig: Encodable {
     case current(StreamingConfigDocument)
-    case original(OriginalStreamingConfigDocument)
+    case original(OriginalConfigDocument)
 
     func encode(to encoder: any Encoder) throws {
         switch self {
@@ -234,12 +241,12 @@ public enum StreamingDistributionXML {
         }
         switch version {
         case .current: return try StreamingConfigDocument.read(root)
-        case .original: return try OriginalStreamingConfigDocument.read(root)
+        case .original: return try OriginalConfigDocument.read(root, kind: .streaming)
         }
     }
 
     static func configElement(_ config: DistributionConfig, version: APIVersion) -> AnyConfig {
-        version == .current ? .current(StreamingConfigDocument(config)) : .original(OriginalStreamingConfigDocument(config))
+        version == .current ? .current(StreamingConfigDocument(config)) : .original(OriginalConfigDocument(config))
     }
 
     static func time(_ date: Date) -> String {

@@ -8,6 +8,7 @@ final class ControlAPICLITests: XCTestCase {
     struct Server {
         let process: Process
         let rtmpPort: Int
+        let httpPort: Int
         let controlPort: Int
         let environment: [String: String]
         let data: String
@@ -16,7 +17,7 @@ final class ControlAPICLITests: XCTestCase {
     func start() async throws -> Server {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-control-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let (process, port, _, logFile) = try await ServeCommandTests.startServer(data: data)
+        let (process, port, http, logFile) = try await ServeCommandTests.startServer(data: data)
         let log = try String(contentsOfFile: logFile, encoding: .utf8)
         func printed(_ label: String) throws -> String {
             let range = try XCTUnwrap(log.range(of: label), log)
@@ -25,7 +26,7 @@ final class ControlAPICLITests: XCTestCase {
         let control = try XCTUnwrap(ServeCommandTests.port(after: "control port listening on 127.0.0.1:", in: log), log)
         let environment = ["AWS_ACCESS_KEY_ID": try printed("access key: "), "AWS_SECRET_ACCESS_KEY": try printed("secret key: "),
                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"]
-        return Server(process: process, rtmpPort: port, controlPort: control, environment: environment, data: data)
+        return Server(process: process, rtmpPort: port, httpPort: http, controlPort: control, environment: environment, data: data)
     }
 
     func aws(_ server: Server, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, json: [String: Any], error: String) {
@@ -64,13 +65,7 @@ final class ControlAPICLITests: XCTestCase {
         XCTAssertTrue(conflict.error.contains("StreamingDistributionAlreadyExists"), conflict.error)
 
         // Deployed within seconds, and it plays under its own domain name.
-        var status = ""
-        let deadline = Date().addingTimeInterval(10)
-        while status != "Deployed", Date() < deadline {
-            status = ((try await aws(server, ["get-streaming-distribution", "--id", id])).json["StreamingDistribution"] as? [String: Any])?["Status"]
-                as? String ?? ""
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        let status = try await waitUntilDeployed(server, "get-streaming-distribution", id, key: "StreamingDistribution")
         XCTAssertEqual(status, "Deployed")
         let played = try await ExternalTool.run(["rtmpdump", "-r", "rtmp://127.0.0.1:\(server.rtmpPort)/cfx/st", "-t", "rtmp://\(domain)/cfx/st",
                                                  "-y", "sample.flv", "-o", "/dev/null"], timeout: 30)
@@ -106,6 +101,71 @@ final class ControlAPICLITests: XCTestCase {
         XCTAssertTrue(gone.error.contains("NoSuchStreamingDistribution"), gone.error)
         let unsigned = try await aws(server, ["list-streaming-distributions"], environment: ["AWS_SECRET_ACCESS_KEY": "wrong"])
         XCTAssertTrue(unsigned.error.contains("SignatureDoesNotMatch"), unsigned.error)
+    }
+
+    /// Polls `get-(streaming-)distribution` until its status is Deployed (seconds).
+    func waitUntilDeployed(_ server: Server, _ operation: String, _ id: String, key: String) async throws -> String {
+        var status = ""
+        let deadline = Date().addingTimeInterval(10)
+        while status != "Deployed", Date() < deadline {
+            status = ((try await aws(server, [operation, "--id", id])).json[key] as? [String: Any])?["Status"] as? String ?? ""
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return status
+    }
+
+    /// A basic distribution as the AWS CLI makes one (`create-distribution` with its
+    /// shorthand options, which send a whole DistributionConfig), served over HTTP under
+    /// its domain name, then changed, disabled and deleted.
+    func testEveryBasicDistributionOperationWithTheAWSCLI() async throws {
+        let curl = try ExternalTool.require("curl")
+        let server = try await start()
+        defer { server.process.terminate() }
+        let created = try await aws(server, ["create-distribution", "--origin-domain-name", "media.s3.amazonaws.com",
+                                             "--default-root-object", "sample.flv"])
+        XCTAssertEqual(created.status, 0, created.error)
+        let distribution = try XCTUnwrap(created.json["Distribution"] as? [String: Any], "\(created.json)")
+        let id = try XCTUnwrap(distribution["Id"] as? String)
+        let domain = try XCTUnwrap(distribution["DomainName"] as? String)
+        XCTAssertNotNil(domain.range(of: #"^d[a-z0-9]{13}\."#, options: .regularExpression), domain)
+        XCTAssertEqual(created.json["Location"] as? String, "http://127.0.0.1:\(server.controlPort)/2020-05-31/distribution/\(id)")
+        let sentConfig = try XCTUnwrap(distribution["DistributionConfig"] as? [String: Any])
+        XCTAssertEqual(sentConfig["DefaultRootObject"] as? String, "sample.flv")
+        let origins = (sentConfig["Origins"] as? [String: Any])?["Items"] as? [[String: Any]]
+        XCTAssertEqual(origins?.first?["DomainName"] as? String, "media.s3.amazonaws.com")
+        let status = try await waitUntilDeployed(server, "get-distribution", id, key: "Distribution")
+        XCTAssertEqual(status, "Deployed")
+
+        // Served over HTTP under its domain name: `/` is the default root object.
+        let sample = try Data(contentsOf: URL(fileURLWithPath: server.data + "/buckets/media/sample.flv"))
+        let root = try await ExternalTool.run([curl, "-s", "-H", "Host: \(domain)", "http://127.0.0.1:\(server.httpPort)/"])
+        XCTAssertEqual(root.standardOutput, sample)
+
+        // The config comes back as the CLI sent it; an update of it (JSON round trip) applies.
+        let config = try await aws(server, ["get-distribution-config", "--id", id])
+        var document = try XCTUnwrap(config.json["DistributionConfig"] as? [String: Any], "\(config.json)")
+        let etag = try XCTUnwrap(config.json["ETag"] as? String)
+        XCTAssertEqual((document["DefaultCacheBehavior"] as? [String: Any])?["TargetOriginId"] as? String,
+                       (sentConfig["DefaultCacheBehavior"] as? [String: Any])?["TargetOriginId"] as? String)
+        document["Enabled"] = false
+        document["Comment"] = "retired"
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: document), as: UTF8.self)
+        let enabledDelete = try await aws(server, ["delete-distribution", "--id", id, "--if-match", etag])
+        XCTAssertTrue(enabledDelete.error.contains("DistributionNotDisabled"), enabledDelete.error)
+        let updated = try await aws(server, ["update-distribution", "--id", id, "--if-match", etag, "--distribution-config", json])
+        XCTAssertEqual(updated.status, 0, updated.error)
+        let newTag = try XCTUnwrap(updated.json["ETag"] as? String)
+        XCTAssertEqual(((updated.json["Distribution"] as? [String: Any])?["DistributionConfig"] as? [String: Any])?["Comment"] as? String, "retired")
+
+        let listed = try await aws(server, ["list-distributions"])
+        let items = ((listed.json["DistributionList"] as? [String: Any])?["Items"] as? [[String: Any]]) ?? []
+        XCTAssertEqual(items.map { $0["Id"] as? String }, [id], "\(listed.json) \(listed.error)")
+        XCTAssertEqual(items.first?["Enabled"] as? Bool, false)
+
+        let deleted = try await aws(server, ["delete-distribution", "--id", id, "--if-match", newTag])
+        XCTAssertEqual(deleted.status, 0, deleted.error)
+        let gone = try await aws(server, ["get-distribution", "--id", id])
+        XCTAssertTrue(gone.error.contains("NoSuchDistribution"), gone.error)
     }
 
     /// The 2009-12-01 example of the original developer guide, byte for byte, signed
