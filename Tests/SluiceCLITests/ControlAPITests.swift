@@ -157,10 +157,30 @@ final class ControlAPICLITests: XCTestCase {
         let newTag = try XCTUnwrap(updated.json["ETag"] as? String)
         XCTAssertEqual(((updated.json["Distribution"] as? [String: Any])?["DistributionConfig"] as? [String: Any])?["Comment"] as? String, "retired")
 
-        let listed = try await aws(server, ["list-distributions"])
+        let stale = try await aws(server, ["update-distribution", "--id", id, "--if-match", etag, "--distribution-config", json])
+        XCTAssertTrue(stale.error.contains("PreconditionFailed"), stale.error)
+
+        // A config of its own: the same caller reference again is the same distribution;
+        // with other settings, a conflict.
+        var second = document
+        second["CallerReference"] = "site-2"
+        second["Enabled"] = true
+        let secondJSON = String(decoding: try JSONSerialization.data(withJSONObject: second), as: UTF8.self)
+        let made = try await aws(server, ["create-distribution", "--distribution-config", secondJSON])
+        XCTAssertEqual(made.status, 0, made.error)
+        let secondID = try XCTUnwrap((made.json["Distribution"] as? [String: Any])?["Id"] as? String)
+        let replay = try await aws(server, ["create-distribution", "--distribution-config", secondJSON])
+        XCTAssertEqual((replay.json["Distribution"] as? [String: Any])?["Id"] as? String, secondID, replay.error)
+        second["Comment"] = "other"
+        let conflict = try await aws(server, ["create-distribution", "--distribution-config",
+                                              String(decoding: try JSONSerialization.data(withJSONObject: second), as: UTF8.self)])
+        XCTAssertTrue(conflict.error.contains("DistributionAlreadyExists"), conflict.error)
+
+        // Pages of one: the CLI follows NextMarker to the end.
+        let listed = try await aws(server, ["list-distributions", "--page-size", "1"])
         let items = ((listed.json["DistributionList"] as? [String: Any])?["Items"] as? [[String: Any]]) ?? []
-        XCTAssertEqual(items.map { $0["Id"] as? String }, [id], "\(listed.json) \(listed.error)")
-        XCTAssertEqual(items.first?["Enabled"] as? Bool, false)
+        XCTAssertEqual(Set(items.compactMap { $0["Id"] as? String }), [id, secondID], "\(listed.json) \(listed.error)")
+        XCTAssertEqual(items.first { $0["Id"] as? String == id }?["Enabled"] as? Bool, false)
 
         let deleted = try await aws(server, ["delete-distribution", "--id", id, "--if-match", newTag])
         XCTAssertEqual(deleted.status, 0, deleted.error)
