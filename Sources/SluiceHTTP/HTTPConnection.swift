@@ -115,9 +115,14 @@ final class IdleCloser: ChannelInboundHandler, Sendable {
 
 /// One connection's request/response exchange: request heads and body parts in order,
 /// `100 Continue` sent the moment a handler first asks for a body it was promised.
+///
+/// Responses are written on the channel itself rather than through the async channel's
+/// writer: a write's future says when its bytes have left, which is when a file sent
+/// with sendfile may be closed, and a response's parts go out in one event-loop turn and
+/// one flush.
 public final class HTTPConnection {
     private var inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
-    public let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    let channel: any Channel
 
     private enum BodyState {
         case idle
@@ -127,9 +132,23 @@ public final class HTTPConnection {
 
     private var body = BodyState.idle
 
-    init(inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) {
+    init(inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>, channel: any Channel) {
         self.inbound = inbound.makeAsyncIterator()
-        self.outbound = outbound
+        self.channel = channel
+    }
+
+    /// Writes `parts` in one event-loop turn with one flush; completes when the last has
+    /// been written to the socket (or the connection failed).
+    func send(_ parts: [HTTPServerResponsePart]) async throws {
+        let channel = self.channel
+        try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            for (index, part) in parts.enumerated() {
+                channel.write(part, promise: index == parts.count - 1 ? promise : nil)
+            }
+            channel.flush()
+            return promise.futureResult
+        }.get()
     }
 
     public func nextHead() async throws -> HTTPRequestHead? {
@@ -147,7 +166,7 @@ public final class HTTPConnection {
     public func nextBodyPart() async throws -> ByteBuffer? {
         guard case .reading(let version, let expects, let sent) = body else { return nil }
         if expects && !sent {
-            try await outbound.write(.head(HTTPResponseHead(version: version, status: .continue)))
+            try await send([.head(HTTPResponseHead(version: version, status: .continue))])
             body = .reading(version: version, expectsContinue: true, continueSent: true)
         }
         guard let part = try await inbound.next() else { throw HTTPRequestError(code: "IncompleteBody", status: .badRequest, message: "the connection closed mid-body") }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A parsed `Range: bytes=…` against an object of `size` bytes.
 public enum ByteRange: Equatable, Sendable {
@@ -92,6 +93,17 @@ public enum HTTPDate {
     }
 
     /// `Wed, 25 Nov 2026 10:00:00 GMT`, for headers.
+    /// Now in the HTTP form, formatted once per second (every response carries it).
+    public static func now() -> String {
+        let second = Int(Date().timeIntervalSince1970)
+        return current.withLock { cached in
+            if cached.second != second { cached = (second, http(Date(timeIntervalSince1970: TimeInterval(second)))) }
+            return cached.text
+        }
+    }
+
+    private static let current = Mutex<(second: Int, text: String)>((0, ""))
+
     public static func http(_ date: Date) -> String {
         let p = parts(date)
         return "\(days[Int(p.tm_wday)]), \(two(p.tm_mday)) \(months[Int(p.tm_mon)]) \(p.tm_year + 1900) \(two(p.tm_hour)):\(two(p.tm_min)):\(two(p.tm_sec)) GMT"

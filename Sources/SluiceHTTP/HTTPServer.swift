@@ -64,8 +64,8 @@ public struct HTTPServerConfiguration: Sendable {
 }
 
 /// The HTTP server every surface runs on: SwiftNIO async channels, one task per
-/// connection, so request bodies stream in with back-pressure and file bodies stream
-/// out in 1 MiB reads; nothing holds a whole object in memory.
+/// connection, so request bodies stream in with back-pressure; file bodies go out with
+/// sendfile; nothing holds a whole object in memory.
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     let group: any EventLoopGroup
@@ -146,8 +146,8 @@ public final class HTTPServer: Sendable {
         defer { tracker.remove(id) }
         let peer = channel.channel.remoteAddress
         do {
-            try await channel.executeThenClose { inbound, outbound in
-                let connection = HTTPConnection(inbound: inbound, outbound: outbound)
+            try await channel.executeThenClose { inbound, _ in
+                let connection = HTTPConnection(inbound: inbound, channel: channel.channel)
                 while let head = try await connection.nextHead() {
                     let running = tracker.mark(id, busy: true)
                     let started = ContinuousClock.now
