@@ -137,10 +137,19 @@ public final class HTTPConnection {
         self.channel = channel
     }
 
-    /// Writes `parts` in one event-loop turn with one flush; completes when the last has
-    /// been written to the socket (or the connection failed).
-    func send(_ parts: [HTTPServerResponsePart]) async throws {
+    /// Writes `parts` in one event-loop turn with one flush. With `awaitWritten`, returns
+    /// when the last has been written to the socket (or the connection failed); without,
+    /// at once while the connection is writable (a client that does not read makes it
+    /// unwritable, and then this waits: replies never pile up in memory).
+    func send(_ parts: [HTTPServerResponsePart], awaitWritten: Bool = true) async throws {
         let channel = self.channel
+        if !awaitWritten && channel.isWritable {
+            channel.eventLoop.execute {
+                for part in parts { channel.write(part, promise: nil) }
+                channel.flush()
+            }
+            return
+        }
         try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
             let promise = channel.eventLoop.makePromise(of: Void.self)
             for (index, part) in parts.enumerated() {

@@ -175,9 +175,15 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// 16 upper-case hex digits, unique per process: a random start, then counted (a
+    /// random draw per request asked the kernel for entropy every time).
     public static func requestID() -> String {
-        (0..<8).map { _ in String(UInt8.random(in: 0...255), radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+        let value = requestCounter.add(1, ordering: .relaxed).newValue
+        let text = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 16 - text.count)) + text
     }
+
+    private static let requestCounter = Atomic<UInt64>(UInt64.random(in: 0...(UInt64.max >> 1)))
 
     /// Stops accepting and closes idle keep-alive connections; requests in flight finish,
     /// then their connections close.

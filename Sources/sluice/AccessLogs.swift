@@ -52,6 +52,11 @@ final class AccessLogs: StreamEventSink {
                    for: target)
     }
 
+    /// Whether the distribution has Logging on (a request's entry is made only then).
+    func isLogging(_ distributionID: String) -> Bool {
+        targets.withLock { $0[distributionID] != nil }
+    }
+
     /// A basic distribution's request (the public HTTP port).
     func record(_ entry: WebLogEntry, distributionID: String) {
         guard let target = targets.withLock({ $0[distributionID] }) else { return }

@@ -46,6 +46,7 @@ struct PublicSite: HTTPResponder {
     let store: LocalObjectStore?
     let threadPool: NIOThreadPool
     let logger: Logger
+    let lookups = RecentLookups()
 
     func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
         let target = head.uri.split(separator: "?", maxSplits: 1)
@@ -72,7 +73,7 @@ struct PublicSite: HTTPResponder {
     func written(_ answer: HTTPReply, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration) {
         logger.debug("HTTP \(head.method) \(head.uri.prefix(200)) -> \(answer.status.code)")
         let hostHeader = head.headers.first(name: "host") ?? ""
-        guard case .basic(_, _, _, let id, let domain)? = hosts.entry(Self.hostName(hostHeader)) else { return }
+        guard case .basic(_, _, _, let id, let domain)? = hosts.entry(Self.hostName(hostHeader)), accessLogs.isLogging(id) else { return }
         let target = head.uri.split(separator: "?", maxSplits: 1).map(String.init)
         var headers: [(String, String)] = []
         var range: Range<Int64>?
@@ -123,9 +124,15 @@ struct PublicSite: HTTPResponder {
     func object(bucket: String, path: String, head: HTTPRequestHead, flvStart: Int64? = nil) async -> HTTPReply {
         let key = String((path.removingPercentEncoding ?? path).dropFirst())
         guard let store, !key.isEmpty else { return Self.error("NoSuchKey", .notFound, "The specified key does not exist.") }
-        let found: ObjectInfo?
+        let lookup = RecentLookups.Key(bucket: bucket, key: key)
+        var found: ObjectInfo?
         do {
-            found = try await threadPool.runIfActive { try? store.headObject(bucket: bucket, key: key) }
+            found = try await look(up: lookup, in: store)
+            if let info = found, !FileManager.default.fileExists(atPath: store.bodyPath(info)) {
+                // Replaced since it was looked up: the body that was is gone.
+                lookups.forget(lookup)
+                found = try await look(up: lookup, in: store)
+            }
         } catch {
             return Self.error("InternalError", .internalServerError, "We encountered an internal error. Please try again.")
         }
@@ -156,6 +163,14 @@ struct PublicSite: HTTPResponder {
             return .data(.rangeNotSatisfiable, [("Content-Range", "bytes */\(info.size)"), ("Content-Type", "text/xml")],
                          Self.document("InvalidRange", "The requested range is not satisfiable"))
         }
+    }
+
+    /// The object's metadata, as looked up within the last second or now.
+    func look(up lookup: RecentLookups.Key, in store: LocalObjectStore) async throws -> ObjectInfo? {
+        if let recalled = lookups.recall(lookup) { return recalled }
+        let found = try await threadPool.runIfActive { try? store.headObject(bucket: lookup.bucket, key: lookup.key) }
+        lookups.remember(found, for: lookup)
+        return found
     }
 
     /// CloudFront's error body (as its S3 origins' errors reached viewers).

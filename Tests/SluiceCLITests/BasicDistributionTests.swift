@@ -64,6 +64,21 @@ final class BasicDistributionTests: XCTestCase {
         let missing = try await curl(http, host: "www.example.com", path: "/nothing.flv")
         XCTAssertEqual(missing.status, "404")
 
+        // Changes made beside the running server show within seconds (what it looked up
+        // is remembered for one): an ACL, and a body replaced under the same key.
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "acl", "media/private.html", "public-read", "--data", data]).status, 0)
+        try Data("<h1>new</h1>\n".utf8).write(to: URL(fileURLWithPath: data + "/index.html"))
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "put", data + "/index.html", "media/index.html", "--acl", "public-read", "--data", data]).status, 0)
+        var opened = "", newRoot = ""
+        let changeDeadline = Date().addingTimeInterval(5)
+        while (opened != "200" || newRoot != "<h1>new</h1>\n") && Date() < changeDeadline {
+            opened = try await curl(http, host: "www.example.com", path: "/private.html").status
+            newRoot = String(decoding: try await curl(http, host: "www.example.com", path: "/").body, as: UTF8.self)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertEqual(opened, "200")
+        XCTAssertEqual(newRoot, "<h1>new</h1>\n")
+
         // FLV pseudo-streaming, as nginx's flv module does it: the header, then the file
         // from the keyframe position the player took from the file's own index.
         let positions = try FLVFile(path: data + "/buckets/media/sample.flv").keyframeFilePositions
