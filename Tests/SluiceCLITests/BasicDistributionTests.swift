@@ -134,4 +134,41 @@ final class BasicDistributionTests: XCTestCase {
         XCTAssertEqual(ranged[32], "99")
         XCTAssertEqual(rows.first { $0[8] == "403" }?[13], "Error", text)
     }
+
+    /// The use a basic distribution was for: the player page itself. Headless Chromium
+    /// (Debian's) loads it by the distribution's CNAME, and its MP4 video plays: the
+    /// video's currentTime advances.
+    func testAPageAndItsVideoPlayInHeadlessChromium() async throws {
+        try ExternalTool.require("chromium", install: "apt-get install -y chromium")
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-page-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let (server, _, http, _) = try await ServeCommandTests.startServer(data: data)
+        defer { server.terminate() }
+        let video = try await TestMedia.shared.path(.mp4MoovAtStart)
+        let page = """
+            <!doctype html><html><head><title>talks</title></head>
+            <body><video src="talks/clip.mp4" muted autoplay playsinline></video></body></html>
+            """
+        try Data(page.utf8).write(to: URL(fileURLWithPath: data + "/index.html"))
+        for (file, key) in [(video, "media/talks/clip.mp4"), (data + "/index.html", "media/index.html")] {
+            XCTAssertEqual(try SluiceProcess.run(["bucket", "put", file, key, "--acl", "public-read", "--data", data]).status, 0)
+        }
+        let made = try SluiceProcess.run(["distribution", "create", "--origin", "media", "--basic", "--cname", "www.example.com",
+                                          "--default-root-object", "index.html", "--data", data])
+        XCTAssertEqual(made.status, 0, made.output)
+        let deadline = Date().addingTimeInterval(10)
+        while try SluiceProcess.run(["distribution", "ls", "--data", data]).output.contains("InProgress") {
+            guard Date() < deadline else { return XCTFail("not deployed") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+
+        let probe = try await ExternalTool.run([ReadmeCommandsTests.repository + "/scripts/page-probe", "http://www.example.com:\(http)/",
+                                                "--seconds", "4", "--map", "www.example.com"], timeout: 60)
+        XCTAssertEqual(probe.status, 0, probe.standardError)
+        let samples = (try JSONSerialization.jsonObject(with: probe.standardOutput) as? [Any])?.compactMap { $0 as? [String: Any] } ?? []
+        let times = samples.compactMap { $0["time"] as? Double }
+        XCTAssertTrue(samples.allSatisfy { $0["error"] is NSNull }, "\(samples)")
+        XCTAssertGreaterThan(times.count, 3, probe.output)
+        XCTAssertGreaterThan((times.last ?? 0) - (times.first ?? 0), 1, "currentTime did not advance: \(times)")
+    }
 }
