@@ -11,6 +11,7 @@ import SluiceCommandLine
 import SluiceControl
 import SluiceJobs
 import SluiceStore
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -151,6 +152,12 @@ struct Serve: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
+        // What runs, in start order; shutdown goes the other way, each part stopped
+        // before the one started before it (ServiceGroup's graceful shutdown).
+        var services = [StartedService("event loops and thread pool") {
+            try? await threadPool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+        }]
         let stores = try await Self.openStores(configuration, folder: folder, threadPool: threadPool, logger: logger)
         let accessLogs = AccessLogs(store: stores.store, period: configuration.accessLogPeriod, logger: logger)
         let domains = configuration.s3.domains
@@ -162,6 +169,8 @@ struct Serve: AsyncParsableCommand {
         }
         distributions.start()
         accessLogs.start()
+        // The last access-log lines are written after the plays they describe ended.
+        services.append(StartedService("access logs") { _ = try? await threadPool.runIfActive { accessLogs.stop() } })
         var rtmp = configuration.rtmp
         rtmp.streamEvents = accessLogs
         let server = RTMPServer(configuration: rtmp, resolver: MediaResolver(library: stores.library),
@@ -169,40 +178,44 @@ struct Serve: AsyncParsableCommand {
         let rtmpPort = try await Listener.bind("the RTMP listener", host: rtmp.host, port: rtmp.port, flag: "--rtmp-port") {
             try await server.start()
         }
-        let s3Server = try await Self.startS3API(configuration, stores: stores, settings: settings, folder: folder, group: group,
-                                                 threadPool: threadPool, logger: logger)
+        services.append(StartedService("RTMP") { await server.shutdown() })
+        if let s3Server = try await Self.startS3API(configuration, stores: stores, settings: settings, folder: folder, group: group,
+                                                    threadPool: threadPool, logger: logger) {
+            services.append(StartedService("S3 API") { await s3Server.shutdown() })
+        }
+        if configuration.controlPort >= 0 {
+            let control = try await ControlPort.start(host: configuration.controlHost, port: configuration.controlPort,
+                                                      limits: configuration.httpLimits, dataFolder: folder.path,
+                                                      api: ControlAPI(store: distributions.store),
+                                                      credentials: try Self.controlCredentials(folder: folder, settings: settings, logger: logger),
+                                                      group: group, threadPool: threadPool, logger: logger)
+            services.append(StartedService("control port") { await control.shutdown() })
+        }
         let site = PublicSite(hosts: siteHosts, accessLogs: accessLogs, store: stores.embedded, threadPool: threadPool, logger: logger)
         let http = try await Self.startPublicHTTP(configuration, site: site, group: group, logger: logger)
-        let control = configuration.controlPort < 0 ? nil
-            : try await ControlPort.start(host: configuration.controlHost, port: configuration.controlPort, limits: configuration.httpLimits,
-                                          dataFolder: folder.path, api: ControlAPI(store: distributions.store),
-                                          credentials: try Self.controlCredentials(folder: folder, settings: settings, logger: logger),
-                                          group: group, threadPool: threadPool, logger: logger)
+        services.append(StartedService("public HTTP") { await http.shutdown() })
+        services.append(StartedService("distribution sync") { distributions.stop() })
         let publicURL = try PublicURL.resolve(settings, rtmpPort: rtmpPort)
-        let jobs = try Self.startWatch(configuration, store: stores.store, folder: folder, publicURL: publicURL, logger: logger)
-        logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")
-
-        let signal = await ShutdownSignal.wait()
-        logger.info("received \(signal); shutting down")
-        if let (watcher, runner) = jobs {
-            watcher.stop()
-            // Waits for a running encode to stop and go back to the queue: off the
-            // concurrency pool, which must not block.
-            _ = try? await threadPool.runIfActive { runner.stop() }
-            if runner.notifier.pendingDeliveries > 0 {
-                let grace = rtmp.shutdownGrace
-                _ = try? await threadPool.runIfActive { runner.notifier.waitForDeliveries(upTo: grace) }
-            }
+        if let (watcher, runner) = try Self.startWatch(configuration, store: stores.store, folder: folder, publicURL: publicURL, logger: logger) {
+            let grace = rtmp.shutdownGrace
+            services.append(StartedService("watch folder and jobs") {
+                watcher.stop()
+                // Waits for a running encode to stop and go back to the queue: off the
+                // concurrency pool, which must not block.
+                _ = try? await threadPool.runIfActive { runner.stop() }
+                if runner.notifier.pendingDeliveries > 0 {
+                    _ = try? await threadPool.runIfActive { runner.notifier.waitForDeliveries(upTo: grace) }
+                }
+            })
         }
-        distributions.stop()
-        await http.shutdown()
-        await control?.shutdown()
-        await s3Server?.shutdown()
-        await server.shutdown()
-        // The last access-log lines, after the plays ended.
-        _ = try? await threadPool.runIfActive { accessLogs.stop() }
-        try await threadPool.shutdownGracefully()
-        try await group.shutdownGracefully()
+
+        let lifecycle = ServiceGroup(configuration: ServiceGroupConfiguration(services: services.map { .init(service: $0) }, logger: logger))
+        ShutdownSignal.watch { name in
+            logger.info("received \(name); shutting down")
+            Task { await lifecycle.triggerGracefulShutdown() }
+        }
+        logger.info("ready: rtmpdump -r rtmp://127.0.0.1:\(rtmpPort)/cfx/st -y sample.flv -o out.flv")
+        try await lifecycle.run()
         logger.info("stopped")
     }
 
@@ -254,39 +267,41 @@ extension Serve {
     }
 }
 
-/// Waits for SIGINT or SIGTERM.
+/// SIGINT and SIGTERM: the first starts the graceful shutdown, a second stops at once.
+/// Watched from before the server says it is ready, so no signal finds it unprepared.
 enum ShutdownSignal {
-    static func wait() async -> String {
-        await withCheckedContinuation { continuation in
-            let queue = DispatchQueue(label: "sluice.signals")
-            let fired = SignalLatch(continuation)
-            for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { fired.fire(name) }
-                fired.keep(source)
-                source.resume()
-            }
+    static func watch(_ first: @escaping @Sendable (String) -> Void) {
+        let queue = DispatchQueue(label: "sluice.signals")
+        let latch = SignalLatch(first)
+        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { latch.fire(name) }
+            latch.keep(source)
+            source.resume()
         }
     }
 
     private final class SignalLatch: @unchecked Sendable {
-        // `continuation` is touched only on the signal queue; `sources` only before any
-        // source is resumed can fire, and they are kept so the sources stay alive.
-        private var continuation: CheckedContinuation<String, Never>?
+        // `first` is touched only on the signal queue; `sources` only before any source
+        // is resumed. The latch keeps its sources and their handlers keep the latch: the
+        // watch lasts as long as the process.
+        private var first: (@Sendable (String) -> Void)?
         private var sources: [any DispatchSourceSignal] = []
 
-        init(_ continuation: CheckedContinuation<String, Never>) { self.continuation = continuation }
+        init(_ first: @escaping @Sendable (String) -> Void) {
+            self.first = first
+        }
 
         func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 
         func fire(_ name: String) {
-            guard let continuation else {
+            guard let first else {
                 // A second Ctrl-C does not wait for the graceful shutdown.
                 _exit(name == "SIGTERM" ? 128 + SIGTERM : 128 + SIGINT)
             }
-            continuation.resume(returning: name)
-            self.continuation = nil
+            self.first = nil
+            first(name)
         }
     }
 }

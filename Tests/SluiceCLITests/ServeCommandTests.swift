@@ -117,15 +117,41 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertTrue(log.contains("stopped"), log)
     }
 
+    /// The first signal waits for plays (up to the grace period); a second stops at once.
+    func testASecondSignalStopsAtOnce() async throws {
+        let data = try temporaryFolder()
+        let (process, port, _, logFile) = try await Self.startServer(data: data, shutdownGrace: 60)
+        defer { if process.isRunning { process.terminate() } }
+        let player = try await RTMPTestClient.open(port: port)
+        _ = try await player.connect(tcUrl: "rtmp://127.0.0.1:\(port)/cfx/st")
+        let stream = try await player.createStream()
+        try await player.setBufferLength(streamID: stream, milliseconds: 500)
+        try await player.play(streamID: stream, "sample")
+        try await player.waitForStatus("NetStream.Play.Start")
+        process.interrupt()
+        try await Task.sleep(for: .seconds(1))
+        XCTAssertTrue(process.isRunning, "the first signal waits for the play")
+        let second = Date()
+        process.interrupt()
+        while process.isRunning && Date().timeIntervalSince(second) < 10 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertFalse(process.isRunning)
+        XCTAssertLessThan(Date().timeIntervalSince(second), 3)
+        XCTAssertEqual(process.terminationStatus, 130)
+        let log = try String(contentsOfFile: logFile, encoding: .utf8)
+        XCTAssertTrue(log.contains("received SIGINT; shutting down"), log)
+    }
+
     /// Starts `sluice serve` on free ports; returns the process, the RTMP and HTTP ports
     /// (read from its log) and the log file.
-    static func startServer(data: String, environment: [String: String] = [:]) async throws -> (Process, Int, Int, String) {
+    static func startServer(data: String, environment: [String: String] = [:], shutdownGrace: Double = 1) async throws -> (Process, Int, Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: SluiceProcess.executable)
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SLUICE_") }.merging(environment) { $1 }
         }
-        process.arguments = ["serve", "--control-port", "0", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0", "--shutdown-grace", "1"]
+        process.arguments = ["serve", "--control-port", "0", "--data", data, "--rtmp-host", "127.0.0.1", "--rtmp-port", "0", "--http-port", "0", "--s3-port", "0", "--shutdown-grace", String(shutdownGrace)]
         let logFile = data + "/serve.log"
         FileManager.default.createFile(atPath: logFile, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
