@@ -41,9 +41,8 @@ struct PublicSite: HTTPResponder {
     let hosts: Hosts
     /// Where a basic distribution with Logging on writes its access log.
     let accessLogs: AccessLogs
-    /// The embedded store; nil when objects live on an external service (not served
-    /// over HTTP here yet).
-    let store: LocalObjectStore?
+    /// Where the objects are.
+    let origin: Origin
     let threadPool: NIOThreadPool
     let logger: Logger
     let lookups = RecentLookups()
@@ -123,21 +122,25 @@ struct PublicSite: HTTPResponder {
 
     func object(bucket: String, path: String, head: HTTPRequestHead, flvStart: Int64? = nil) async -> HTTPReply {
         let key = String((path.removingPercentEncoding ?? path).dropFirst())
-        guard let store, !key.isEmpty else { return Self.error("NoSuchKey", .notFound, "The specified key does not exist.") }
+        guard !key.isEmpty else { return Self.error("NoSuchKey", .notFound, "The specified key does not exist.") }
         let lookup = RecentLookups.Key(bucket: bucket, key: key)
-        var found: ObjectInfo?
+        var found: RecentLookups.Found
         do {
-            found = try await look(up: lookup, in: store)
-            if let info = found, !FileManager.default.fileExists(atPath: store.bodyPath(info)) {
+            found = try await look(up: lookup)
+            if case .object(_, let path) = found, !FileManager.default.fileExists(atPath: path) {
                 // Replaced since it was looked up: the body that was is gone.
                 lookups.forget(lookup)
-                found = try await look(up: lookup, in: store)
+                found = try await look(up: lookup)
             }
         } catch {
             return Self.error("InternalError", .internalServerError, "We encountered an internal error. Please try again.")
         }
-        guard let info = found else { return Self.error("NoSuchKey", .notFound, "The specified key does not exist.") }
-        guard info.acl == .publicRead else { return Self.error("AccessDenied", .forbidden, "Access Denied") }
+        let info: ObjectInfo, path: String
+        switch found {
+        case .missing: return Self.error("NoSuchKey", .notFound, "The specified key does not exist.")
+        case .notPublic: return Self.error("AccessDenied", .forbidden, "Access Denied")
+        case .object(let object, let body): (info, path) = (object, body)
+        }
         let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
                        ("Accept-Ranges", "bytes")]
         switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: { head.headers.first(name: $0) }) {
@@ -145,7 +148,6 @@ struct PublicSite: HTTPResponder {
         case .notModified: return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
         case .preconditionFailed: return Self.error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold.")
         }
-        let path = store.bodyPath(info)
         if let start = flvStart, start > 0, start < info.size, key.lowercased().hasSuffix(".flv") {
             // Pseudo-streaming: a new file for the player, with no validator of the whole.
             let length = Int64(Self.flvHeader.count) + info.size - start
@@ -165,12 +167,36 @@ struct PublicSite: HTTPResponder {
         }
     }
 
-    /// The object's metadata, as looked up within the last second or now.
-    func look(up lookup: RecentLookups.Key, in store: LocalObjectStore) async throws -> ObjectInfo? {
+    /// The object, as looked up within the last second or now.
+    func look(up lookup: RecentLookups.Key) async throws -> RecentLookups.Found {
         if let recalled = lookups.recall(lookup) { return recalled }
-        let found = try await threadPool.runIfActive { try? store.headObject(bucket: lookup.bucket, key: lookup.key) }
+        let origin = self.origin
+        let found = try await threadPool.runIfActive { origin.find(bucket: lookup.bucket, key: lookup.key) }
         lookups.remember(found, for: lookup)
         return found
+    }
+
+    /// Where a basic distribution's objects come from: the embedded store's files, or an
+    /// external store's objects through the local cache the RTMP server plays from (the
+    /// first request of an object fetches it whole, as a CDN edge did).
+    enum Origin: Sendable {
+        case embedded(LocalObjectStore)
+        case cached(CachingMediaLibrary)
+
+        /// Blocks on SQLite or the network: only on the thread pool.
+        func find(bucket: String, key: String) -> RecentLookups.Found {
+            switch self {
+            case .embedded(let store):
+                guard let info = try? store.headObject(bucket: bucket, key: key) else { return .missing }
+                return info.acl == .publicRead ? .object(info, path: store.bodyPath(info)) : .notPublic
+            case .cached(let cache):
+                switch cache.cachedObject(bucket: bucket, key: key) {
+                case .missing: return .missing
+                case .notPublic: return .notPublic
+                case .cached(let info, let path): return .object(info, path: path)
+                }
+            }
+        }
     }
 
     /// CloudFront's error body (as its S3 origins' errors reached viewers).

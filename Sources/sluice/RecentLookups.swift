@@ -14,8 +14,16 @@ final class RecentLookups: Sendable {
         var key: String
     }
 
+    /// What a lookup found.
+    enum Found: Sendable {
+        case missing
+        case notPublic
+        /// A public-read object and where its body is on this machine.
+        case object(ObjectInfo, path: String)
+    }
+
     private struct Entry {
-        var info: ObjectInfo?
+        var found: Found
         var until: ContinuousClock.Instant
     }
 
@@ -29,22 +37,22 @@ final class RecentLookups: Sendable {
         self.capacity = capacity
     }
 
-    /// The remembered answer, if it is recent: `.some(nil)` is a remembered miss.
-    func recall(_ key: Key, now: ContinuousClock.Instant = .now) -> ObjectInfo?? {
-        entries.withLock { entries -> ObjectInfo?? in
-            guard let entry = entries[key] else { return .none }
+    /// The remembered answer, if it is recent.
+    func recall(_ key: Key, now: ContinuousClock.Instant = .now) -> Found? {
+        entries.withLock { entries -> Found? in
+            guard let entry = entries[key] else { return nil }
             guard entry.until > now else {
                 entries[key] = nil
-                return .none
+                return nil
             }
-            return .some(entry.info)
+            return entry.found
         }
     }
 
-    func remember(_ info: ObjectInfo?, for key: Key, now: ContinuousClock.Instant = .now) {
+    func remember(_ found: Found, for key: Key, now: ContinuousClock.Instant = .now) {
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(info: info, until: now + lifetime)
+            entries[key] = Entry(found: found, until: now + lifetime)
         }
     }
 

@@ -16,6 +16,8 @@ extension Serve {
         /// Set when the objects are in the data folder (the S3 API serves only those).
         let embedded: LocalObjectStore?
         let library: any MediaLibrary
+        /// What the public HTTP port serves basic distributions from.
+        let origin: PublicSite.Origin
     }
 
     /// The embedded store, unless the objects live on an external service.
@@ -25,8 +27,8 @@ extension Serve {
             let remote = try RemoteObjectStore(configuration: external)
             logger.info("objects are kept in \(remote.location)")
             try await prepareExternal(remote, defaultBucket: configuration.bucket, threadPool: threadPool, logger: logger)
-            return Stores(store: remote, embedded: nil, library: CachingMediaLibrary(
-                store: remote, folder: folder.path + "/cache", capacity: configuration.cacheBytes, logger: logger))
+            let cache = CachingMediaLibrary(store: remote, folder: folder.path + "/cache", capacity: configuration.cacheBytes, logger: logger)
+            return Stores(store: remote, embedded: nil, library: cache, origin: .cached(cache))
         }
         let local = try LocalObjectStore(dataFolder: folder.path)
         let imported = try local.importBucketFolders()
@@ -34,7 +36,7 @@ extension Serve {
             logger.info("registered \(imported) file(s) found in bucket folders as public-read objects")
         }
         // Only public-read objects stream; `sluice bucket` changes show at once (shared SQLite).
-        return Stores(store: local, embedded: local, library: StoreMediaLibrary(store: local))
+        return Stores(store: local, embedded: local, library: StoreMediaLibrary(store: local), origin: .embedded(local))
     }
 
     static func startS3API(_ configuration: ServeConfiguration, stores: Stores, settings: Settings, folder: DataFolder,

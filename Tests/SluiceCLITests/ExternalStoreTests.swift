@@ -28,7 +28,7 @@ final class ExternalStoreTests: XCTestCase {
               secret-key: \(MotoServer.secretKey)
             """.write(toFile: data + "/sluice.yml", atomically: true, encoding: .utf8)
 
-        let (process, port, _, logFile) = try await ServeCommandTests.startServer(data: data)
+        let (process, port, http, logFile) = try await ServeCommandTests.startServer(data: data)
         defer { process.terminate() }
         let log = try String(contentsOfFile: logFile, encoding: .utf8)
         XCTAssertTrue(log.contains("objects are kept in bucket external/site/ at \(moto.endpoint)"), log)
@@ -80,5 +80,36 @@ final class ExternalStoreTests: XCTestCase {
                                                          timeout: 30)
         XCTAssertTrue(playedRendition.status == 0 || playedRendition.standardError.contains("Download may be incomplete"), playedRendition.standardError)
         XCTAssertGreaterThan(try FLVFile(path: third).mediaKeptByLibrtmp.count, 500, "30 s of AAC frames")
+
+        // A basic distribution of the external bucket serves it over HTTP, through the
+        // same cache: the object, a range of it, and CloudFront's refusals.
+        let curl = try ExternalTool.require("curl")
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "put", clip, "media/talks/private.flv", "--data", data]).status, 0)
+        let distribution = try SluiceProcess.run(["distribution", "create", "--origin", "media", "--basic", "--cname", "www.example.com",
+                                                  "--data", data])
+        XCTAssertEqual(distribution.status, 0, distribution.output)
+        let deadline = Date().addingTimeInterval(10)
+        while try SluiceProcess.run(["distribution", "ls", "--data", data]).output.contains("InProgress") {
+            guard Date() < deadline else { return XCTFail("not deployed") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        func get(_ path: String, _ extra: [String] = []) async throws -> (status: String, body: Data) {
+            let result = try await ExternalTool.run([curl, "-s", "-w", "\n%{http_code}", "-H", "Host: www.example.com", "http://127.0.0.1:\(http)\(path)"]
+                                                    + extra)
+            let output = result.standardOutput
+            let cut = output.lastIndex(of: UInt8(ascii: "\n")) ?? output.endIndex
+            return (String(decoding: output[cut...].dropFirst(), as: UTF8.self), Data(output[..<cut]))
+        }
+        let original = try Data(contentsOf: URL(fileURLWithPath: clip))
+        let whole = try await get("/talks/clip.flv")
+        XCTAssertEqual(whole.status, "200")
+        XCTAssertEqual(whole.body, original)
+        let part = try await get("/talks/clip.flv", ["-r", "100-199"])
+        XCTAssertEqual(part.status, "206")
+        XCTAssertEqual(part.body, original.subdata(in: 100..<200))
+        let refusedPrivate = try await get("/talks/private.flv")
+        XCTAssertEqual(refusedPrivate.status, "403")
+        let missing = try await get("/talks/nothing.flv")
+        XCTAssertEqual(missing.status, "404")
     }
 }

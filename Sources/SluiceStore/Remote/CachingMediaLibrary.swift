@@ -20,7 +20,7 @@ public final class CachingMediaLibrary: MediaLibrary, @unchecked Sendable {
 
     /// Guards `checked` and `fetching`; waits for a fetch of the same object to finish.
     private let lock = NSCondition()
-    private var checked: [String: (path: String, at: Date)] = [:]
+    private var checked: [String: (info: ObjectInfo, path: String, at: Date)] = [:]
     private var fetching: Set<String> = []
 
     public init(store: any ObjectStore, folder: String, capacity: Int64 = 10 << 30, recheckAfter: TimeInterval = 5, logger: Logger) {
@@ -36,11 +36,35 @@ public final class CachingMediaLibrary: MediaLibrary, @unchecked Sendable {
     public var opensWithoutWaiting: Bool { false }
 
     public func openMedia(bucket: String, key: String) -> MediaFile? {
-        guard ObjectKey.isValidBucketName(bucket), ObjectKey.isSafe(key) else { return nil }
+        // Twice: the copy may be trimmed away between the check and the open.
+        for _ in 0..<2 {
+            guard case .cached(_, let path) = cachedObject(bucket: bucket, key: key) else { return nil }
+            if let file = MediaFile(path: path) { return file }
+            lock.lock()
+            checked[bucket + "/" + key] = nil
+            lock.unlock()
+        }
+        return nil
+    }
+
+    /// What an object is to a public client of this machine (the RTMP server, the public
+    /// HTTP port).
+    public enum CachedObject: Sendable {
+        case missing
+        /// It exists, but is not public-read: not fetched.
+        case notPublic
+        /// Its body, on this machine, and what the store says about it.
+        case cached(ObjectInfo, path: String)
+    }
+
+    /// The object's local copy, fetched first when there is none of its current version.
+    /// Blocks on the network: never on an event loop.
+    public func cachedObject(bucket: String, key: String) -> CachedObject {
+        guard ObjectKey.isValidBucketName(bucket), ObjectKey.isSafe(key) else { return .missing }
         let id = bucket + "/" + key
-        if let path = recentlyChecked(id), let file = MediaFile(path: path) {
+        if let (info, path) = recentlyChecked(id), access(path, F_OK) == 0 {
             touch(path)
-            return file
+            return .cached(info, path: path)
         }
         let info: ObjectInfo
         do {
@@ -48,11 +72,11 @@ public final class CachingMediaLibrary: MediaLibrary, @unchecked Sendable {
         } catch {
             if error.code != .noSuchKey && error.code != .noSuchBucket { logger.warning("cannot check \(id): \(error)") }
             if error.code == .noSuchKey { forget(id, bucket: bucket, key: key) }
-            return nil
+            return .missing
         }
         guard info.acl == .publicRead else {
             forget(id, bucket: bucket, key: key)
-            return nil
+            return .notPublic
         }
         // The ETag names the cached copy: a replaced object never reuses an old body.
         let path = folder + "/" + bucket + "/" + key + ".etag-" + info.etag
@@ -66,24 +90,23 @@ public final class CachingMediaLibrary: MediaLibrary, @unchecked Sendable {
                 logger.info("cached \(id) (\(info.size) bytes in \(String(format: "%.2f", Date().timeIntervalSince(started))) s)")
             } catch {
                 logger.warning("cannot fetch \(id) into the cache: \(error)")
-                return nil
+                return .missing
             }
             removeOtherVersions(of: path, key: key)
             trim(keeping: path)
         }
-        guard let file = MediaFile(path: path) else { return nil }
         touch(path)
         lock.lock()
-        checked[id] = (path, Date())
+        checked[id] = (info, path, Date())
         lock.unlock()
-        return file
+        return .cached(info, path: path)
     }
 
-    private func recentlyChecked(_ id: String) -> String? {
+    private func recentlyChecked(_ id: String) -> (ObjectInfo, String)? {
         lock.lock()
         defer { lock.unlock() }
         guard let entry = checked[id], Date().timeIntervalSince(entry.at) < recheckAfter else { return nil }
-        return entry.path
+        return (entry.info, entry.path)
     }
 
     /// Drops a deleted or no longer public object from the cache.
