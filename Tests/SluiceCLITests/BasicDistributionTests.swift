@@ -94,7 +94,16 @@ final class BasicDistributionTests: XCTestCase {
         XCTAssertEqual(first.type, .video)
         XCTAssertEqual(first.payload.first.map { $0 >> 4 }, 1, "a keyframe")
 
-        // A streaming distribution's host: the fixed policy, and nothing else over HTTP.
+        // The bucket's own policy: a basic distribution serves it; a streaming
+        // distribution's host ignores it for the fixed allow-all one, and serves nothing
+        // else over HTTP.
+        let own = "<?xml version=\"1.0\"?><cross-domain-policy><allow-access-from domain=\"www.example.com\"/></cross-domain-policy>\n"
+        try Data(own.utf8).write(to: URL(fileURLWithPath: data + "/crossdomain.xml"))
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "put", data + "/crossdomain.xml", "media/crossdomain.xml", "--acl", "public-read",
+                                              "--data", data]).status, 0)
+        let bucketPolicy = try await curl(http, host: "www.example.com", path: "/crossdomain.xml")
+        XCTAssertEqual(bucketPolicy.status, "200")
+        XCTAssertEqual(String(decoding: bucketPolicy.body, as: UTF8.self), own)
         let policy = try await curl(http, host: "video.example.com", path: "/crossdomain.xml")
         XCTAssertEqual(policy.status, "200")
         XCTAssertTrue(String(decoding: policy.body, as: UTF8.self).contains("<allow-access-from domain=\"*\""))
