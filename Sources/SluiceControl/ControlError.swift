@@ -60,9 +60,11 @@ public struct ControlError: Error, Equatable, Sendable, CustomStringConvertible 
 enum ControlXML {
     static func encode<T: Encodable>(_ value: T, root: String, version: APIVersion) -> String {
         let encoder = XMLEncoder()
-        // A carriage return written raw would come back as a line feed (XML normalizes
-        // line ends): a caller reference must read back exactly as it was sent.
-        encoder.charactersEscapedInElements.append(("\r", "&#13;"))
+        // Text needs only &, < and > escaped (quotes matter in attributes; each escaped
+        // character costs XMLCoder a pass over every string). A carriage return written
+        // raw would come back as a line feed (XML normalizes line ends): a caller
+        // reference must read back exactly as it was sent.
+        encoder.charactersEscapedInElements = [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")]
         let data = (try? encoder.encode(value, withRootKey: root, rootAttributes: ["xmlns": version.namespace],
                                         header: XMLHeader(version: 1.0, encoding: "UTF-8"))) ?? Data()
         return String(decoding: data, as: UTF8.self)

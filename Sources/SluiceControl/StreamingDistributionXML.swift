@@ -249,10 +249,20 @@ public enum StreamingDistributionXML {
         version == .current ? .current(StreamingConfigDocument(config)) : .original(OriginalConfigDocument(config))
     }
 
+    /// `2009-11-19T19:37:58.000Z`. Formatted by hand: an ISO8601DateFormatter is costly
+    /// to make and not safe to share, and a list of 100 summaries needs 100 of these.
     static func time(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        var seconds = time_t(exactly: (milliseconds / 1000).rounded(.down)) ?? 0
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        let fraction = Int32(milliseconds.truncatingRemainder(dividingBy: 1000))
+        return "\(digits(parts.tm_year + 1900, 4))-\(digits(parts.tm_mon + 1, 2))-\(digits(parts.tm_mday, 2))T"
+            + "\(digits(parts.tm_hour, 2)):\(digits(parts.tm_min, 2)):\(digits(parts.tm_sec, 2)).\(digits(fraction, 3))Z"
     }
 
     /// `StreamingDistribution`: the answer to create, get and update.

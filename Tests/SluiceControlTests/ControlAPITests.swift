@@ -38,6 +38,10 @@ final class ControlAPITests: XCTestCase {
         let got = api.handle(.init(method: "GET", path: "/2009-12-01/streaming-distribution/\(id)"))
         XCTAssertEqual(got.status, 200)
         XCTAssertEqual(value("Status", in: got.body), "Deployed")
+        // The time as ISO 8601 with milliseconds, as CloudFront wrote it.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        XCTAssertEqual(value("LastModifiedTime", in: got.body), formatter.string(from: try api.store.get(.streaming, id).lastModified))
 
         let config = api.handle(.init(method: "GET", path: "/2009-12-01/streaming-distribution/\(id)/config"))
         XCTAssertEqual(config.headers["ETag"], etag)
