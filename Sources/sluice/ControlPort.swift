@@ -86,6 +86,10 @@ struct ControlPortResponder: HTTPResponder {
             return reply(ControlError("MalformedInput", 400, "The request body did not arrive whole."), version: version, context: context)
         }
         let (rawPath, query) = S3Router.splitTarget(head.uri)
+        guard head.headers.contains(name: "authorization") else {
+            return reply(ControlError("AccessDenied", 403, "Access denied: sign requests with AWS Signature Version 4 for service cloudfront."),
+                         version: version, context: context)
+        }
         let signed = SignatureV4.Request(method: head.method.rawValue, path: rawPath, query: query,
                                          headers: head.headers.map { ($0.name, $0.value) })
         switch SignatureV4.verify(signed, service: "cloudfront", body: body, now: Date(), allowedSkew: 15 * 60, secret: { credentials[$0] }) {

@@ -63,7 +63,17 @@ struct DistributionCommand: ParsableCommand {
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a distribution for a bucket.")
         @Option(name: .long, help: "The origin: a bucket (media, or media.s3.amazonaws.com).") var origin: String
-        @Flag(name: .long, help: "A basic (HTTP) distribution instead of a streaming one.") var basic = false
+        /// `--streaming` (RTMP from cfx/st, the default) or `--basic` (HTTP).
+        enum Kind: String, EnumerableFlag {
+            case streaming
+            case basic
+
+            static func help(for value: Kind) -> ArgumentHelp? {
+                value == .streaming ? "A streaming (RTMP) distribution (the default)." : "A basic (HTTP) distribution."
+            }
+        }
+
+        @Flag var kind: Kind = .streaming
         @Option(name: .long, help: "Another host name for it (repeatable).") var cname: [String] = []
         @Option(name: .long, help: "A note.") var comment = ""
         @Option(name: .long, help: "Makes create idempotent: the same reference and settings give the same distribution back.")
@@ -77,7 +87,7 @@ struct DistributionCommand: ParsableCommand {
             let config = DistributionConfig(callerReference: callerReference ?? "sluice-\(UUID().uuidString)", origin: origin, aliases: cname,
                                             comment: comment, enabled: !disabled, logging: logging.map(DistributionCommand.logging),
                                             defaultRootObject: defaultRootObject)
-            let (distribution, created) = try DistributionCommand.store(location).create(basic ? .basic : .streaming, config)
+            let (distribution, created) = try DistributionCommand.store(location).create(kind == .basic ? .basic : .streaming, config)
             print((created ? "" : "exists already (same caller reference and settings)\n") + DistributionCommand.describe(distribution))
         }
     }

@@ -99,8 +99,11 @@ final class ControlAPICLITests: XCTestCase {
         XCTAssertEqual(deleted.status, 0, deleted.error)
         let gone = try await aws(server, ["get-streaming-distribution", "--id", id])
         XCTAssertTrue(gone.error.contains("NoSuchStreamingDistribution"), gone.error)
-        let unsigned = try await aws(server, ["list-streaming-distributions"], environment: ["AWS_SECRET_ACCESS_KEY": "wrong"])
-        XCTAssertTrue(unsigned.error.contains("SignatureDoesNotMatch"), unsigned.error)
+        let wrongKey = try await aws(server, ["list-streaming-distributions"], environment: ["AWS_SECRET_ACCESS_KEY": "wrong"])
+        XCTAssertTrue(wrongKey.error.contains("SignatureDoesNotMatch"), wrongKey.error)
+        let unsigned = try await ExternalTool.run(["curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(server.controlPort)/2020-05-31/streaming-distribution"])
+        XCTAssertTrue(unsigned.output.contains("<Code>AccessDenied</Code>"), unsigned.output)
+        XCTAssertTrue(unsigned.output.hasSuffix("\n403"), unsigned.output)
     }
 
     /// Polls `get-(streaming-)distribution` until its status is Deployed (seconds).
