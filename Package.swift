@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
+        .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.0"),
     ],
     targets: [
         // FFmpeg's libraries (libavformat, libavcodec, libswscale, libswresample, libavutil).
@@ -112,6 +113,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "BigInt", package: "BigInt"),
             ]
         ),
         // The CloudFront-compatible control API's model: distributions in SQLite, their
