@@ -10,14 +10,25 @@ final class RealClientTests: XCTestCase {
         FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(UUID().uuidString)-\(name)").path
     }
 
+    /// The variants rtmpdump speaks to the RTMP port: plain, and RTMPE (the digest
+    /// handshake with a Diffie-Hellman exchange, then RC4 both ways).
+    static let variants = ["rtmp", "rtmpe"]
+
     func testRtmpdumpDownloadsWholeFLVWithIdenticalPayloads() async throws {
+        for scheme in Self.variants {
+            try await downloadWholeFLV(scheme: scheme)
+        }
+    }
+
+    func downloadWholeFLV(scheme: String) async throws {
         try ExternalTool.require("rtmpdump")
         let root = try await TestMedia.shared.bucketRoot([.flvIndexed])
         let server = try await TestServer.start(bucketRoot: root)
         defer { Task { await server.stop() } }
         let output = temporaryFile("out.flv")
-        let result = try await ExternalTool.run(["rtmpdump", "-r", server.url, "-y", "indexed.flv", "-o", output], timeout: 30)
-        XCTAssertEqual(result.status, 0, result.standardError)
+        let result = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", server.url(scheme: scheme), "-y", "indexed.flv",
+                                                 "-o", output], timeout: 70)
+        XCTAssertEqual(result.status, 0, "\(scheme): \(result.standardError)")
         XCTAssertTrue(result.standardError.contains("Download complete"), result.standardError)
 
         let source = try FLVFile(path: try await TestMedia.shared.path(.flvIndexed)).mediaKeptByLibrtmp
@@ -74,24 +85,27 @@ final class RealClientTests: XCTestCase {
     func testRtmpdumpStartAt30SecondsBeginsAtKeyframeAtOrBefore() async throws {
         try ExternalTool.require("rtmpdump")
         for kind in [TestMedia.Kind.flvIndexed, .flvPlain] {
-            let root = try await TestMedia.shared.bucketRoot([kind])
-            let server = try await TestServer.start(bucketRoot: root)
-            let output = temporaryFile("seek.flv")
-            let result = try await ExternalTool.run(["rtmpdump", "-r", server.url, "-y", kind.rawValue, "-A", "30", "-o", output], timeout: 30)
-            await server.stop()
-            XCTAssertNotEqual(result.status, 1, result.standardError)
-            let source = try FLVFile(path: try await TestMedia.shared.path(kind))
-            let expectedKeyframe = source.video.filter { $0.isKeyframe && !$0.isSequenceHeader && $0.timestamp <= 30000 }.last!.timestamp
-            let received = try FLVFile(path: output)
-            let firstFrame = try XCTUnwrap(received.video.first { !$0.isSequenceHeader }, "no video received for \(kind)")
-            XCTAssertTrue(firstFrame.isKeyframe, "\(kind): playback did not start on a keyframe")
-            // The server sends stream time, as for a seek; rtmpdump writes each tag at the
-            // requested start plus that time (rtmpdump.c sets nResumeTS to the -A offset).
-            XCTAssertEqual(firstFrame.timestamp, 30000 + expectedKeyframe, "\(kind)")
-            XCTAssertTrue(received.video.first?.isSequenceHeader == true, "\(kind): no AVC sequence header before the frames")
-            // Everything from that keyframe on arrived, identical.
-            let expected = FLVFile.keptByLibrtmp(source.video.filter { !$0.isSequenceHeader && $0.timestamp >= expectedKeyframe })
-            XCTAssertTrue(received.video.filter { !$0.isSequenceHeader }.map(\.payload) == expected.map(\.payload), "\(kind): frames differ")
+            for scheme in Self.variants {
+                let root = try await TestMedia.shared.bucketRoot([kind])
+                let server = try await TestServer.start(bucketRoot: root)
+                let output = temporaryFile("seek.flv")
+                let result = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", server.url(scheme: scheme), "-y", kind.rawValue,
+                                                         "-A", "30", "-o", output], timeout: 70)
+                await server.stop()
+                XCTAssertNotEqual(result.status, 1, result.standardError)
+                let source = try FLVFile(path: try await TestMedia.shared.path(kind))
+                let expectedKeyframe = source.video.filter { $0.isKeyframe && !$0.isSequenceHeader && $0.timestamp <= 30000 }.last!.timestamp
+                let received = try FLVFile(path: output)
+                let firstFrame = try XCTUnwrap(received.video.first { !$0.isSequenceHeader }, "no video received for \(kind)")
+                XCTAssertTrue(firstFrame.isKeyframe, "\(kind): playback did not start on a keyframe")
+                // The server sends stream time, as for a seek; rtmpdump writes each tag at the
+                // requested start plus that time (rtmpdump.c sets nResumeTS to the -A offset).
+                XCTAssertEqual(firstFrame.timestamp, 30000 + expectedKeyframe, "\(kind)")
+                XCTAssertTrue(received.video.first?.isSequenceHeader == true, "\(kind): no AVC sequence header before the frames")
+                // Everything from that keyframe on arrived, identical.
+                let expected = FLVFile.keptByLibrtmp(source.video.filter { !$0.isSequenceHeader && $0.timestamp >= expectedKeyframe })
+                XCTAssertTrue(received.video.filter { !$0.isSequenceHeader }.map(\.payload) == expected.map(\.payload), "\(kind) \(scheme): frames differ")
+            }
         }
     }
 
@@ -133,9 +147,12 @@ final class RealClientTests: XCTestCase {
         let root = try await TestMedia.shared.bucketRoot([.mp4MoovAtEnd, .mp4MoovAtStart, .mp3])
         let server = try await TestServer.start(bucketRoot: root)
         defer { Task { await server.stop() } }
-        for playpath in ["mp4:moov-end.mp4", "mp4:moov-start", "mp4:videos/moov-end", "mp3:song", "mp3:song.mp3", "mp3:videos/song"] {
+        let plays = ["mp4:moov-end.mp4", "mp4:moov-start", "mp4:videos/moov-end", "mp3:song", "mp3:song.mp3", "mp3:videos/song"].map { ("rtmp", $0) }
+            + [("rtmpe", "mp4:moov-start"), ("rtmpe", "mp3:song")]
+        for (scheme, playpath) in plays {
             let output = temporaryFile("out.flv")
-            let result = try await ExternalTool.run(["rtmpdump", "-r", server.url, "-y", playpath, "-o", output], timeout: 30)
+            let result = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", server.url(scheme: scheme), "-y", playpath,
+                                                     "-o", output], timeout: 70)
             XCTAssertEqual(result.status, 0, "\(playpath): \(result.standardError)")
             let probe = try await ExternalTool.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", output])
             let codecs = Set(probe.output.split(separator: "\n").map(String.init))
@@ -170,6 +187,12 @@ final class RealClientTests: XCTestCase {
     }
 
     func testTwentyRtmpdumpClientsAtOnceAllComplete() async throws {
+        for scheme in Self.variants {
+            try await twentyClients(scheme: scheme)
+        }
+    }
+
+    func twentyClients(scheme: String) async throws {
         try ExternalTool.require("rtmpdump")
         let root = try await TestMedia.shared.bucketRoot([.flvIndexed])
         let server = try await TestServer.start(bucketRoot: root)
@@ -179,7 +202,8 @@ final class RealClientTests: XCTestCase {
             for index in 0..<20 {
                 let output = temporaryFile("c\(index).flv")
                 group.addTask {
-                    let result = try await ExternalTool.run(["rtmpdump", "-q", "-r", server.url, "-y", "videos/indexed.flv", "-o", output], timeout: 60)
+                    let result = try await ExternalTool.run(["timeout", "-s", "KILL", "90", "rtmpdump", "-q", "-r", server.url(scheme: scheme), "-y",
+                                                             "videos/indexed.flv", "-o", output], timeout: 100)
                     let received = (try? FLVFile(path: output))?.mediaKeptByLibrtmp.reduce(0) { $0 + $1.payload.count } ?? -1
                     return (result, received)
                 }

@@ -11,6 +11,8 @@ public final class TestServer: Sendable {
     private let threadPool: NIOThreadPool
 
     public var url: String { "rtmp://127.0.0.1:\(port)/cfx/st" }
+    /// The same application through another variant (`rtmpe`).
+    public func url(scheme: String) -> String { "\(scheme)://127.0.0.1:\(port)/cfx/st" }
 
     public static func start(
         bucketRoot: String, configure: (inout RTMPServerConfiguration) -> Void = { _ in },

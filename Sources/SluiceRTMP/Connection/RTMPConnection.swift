@@ -6,9 +6,10 @@ import SluiceMedia
 /// One RTMP connection's whole protocol, without a channel: bytes and the current time
 /// in; bytes to send, the next wake-up time, media-open requests and a close request out.
 ///
-/// The NIO handler, and later RTMPE (a cipher around the bytes) and RTMPT (the same
-/// conversation carried by HTTP requests), are drivers around it. Because nothing here
-/// reads a clock or touches a socket, tests drive it with a fake clock.
+/// The NIO handler, and later RTMPT (the same conversation carried by HTTP requests), are
+/// drivers around it. RTMPE is inside: after its handshake the bytes in and out pass
+/// through RC4 here, so every driver carries it. Because nothing here reads a clock or
+/// touches a socket, tests drive it with a fake clock.
 ///
 /// A driver's loop: after each input (`receive`, `mediaOpened`, `wake`, `serverStopping`),
 /// take the open requests and answer each with `mediaOpened`, send `takeOutput()`, honour
@@ -46,6 +47,12 @@ public final class RTMPConnection {
     var encoder = ChunkEncoder()
     var session: RTMPSession
     var output = ByteBuffer()
+    /// RTMPE's keystreams, once its handshake is done: every byte after C2 is inside them,
+    /// both ways. Here rather than in each driver, so RTMPE works over TCP and inside the
+    /// HTTP tunnel (RTMPTE) alike.
+    private var ciphers: RTMPE.Ciphers?
+    /// Output bytes written before the ciphers existed (the handshake's answer): sent as they are.
+    private var plainOutputBytes = 0
 
     // Streams (see RTMPConnection+Streams.swift).
     var playbacks: [UInt32: VODPlayback] = [:]
@@ -129,6 +136,13 @@ public final class RTMPConnection {
     public func takeOutput() -> ByteBuffer? {
         guard output.readableBytes > 0 else { return nil }
         bytesOut &+= UInt64(output.readableBytes)
+        if ciphers != nil {
+            let plain = min(plainOutputBytes, output.readableBytes)
+            output.withUnsafeMutableReadableBytes { bytes in
+                ciphers!.outgoing.apply(UnsafeMutableRawBufferPointer(rebasing: bytes[plain...]))
+            }
+            plainOutputBytes = 0
+        }
         // No spare buffer waits between batches: a paced or idle client holds none.
         defer { output = ByteBuffer() }
         return output
@@ -169,10 +183,15 @@ public final class RTMPConnection {
                 case .send(let reply):
                     phase = .handshake(handshake)
                     output.writeBytes(reply)
-                case .complete(let leftover):
+                case .complete(var leftover):
                     logger.debug("handshake complete (\(handshake.kind))")
                     handshakeEnded = true
                     phase = .chunks
+                    if let negotiated = handshake.ciphers {
+                        ciphers = negotiated
+                        plainOutputBytes = output.readableBytes
+                        decrypt(&leftover)
+                    }
                     decoder.feed(leftover)
                     processMessages(now: now)
                 }
@@ -180,6 +199,8 @@ public final class RTMPConnection {
                 fail("\(error)")
             }
         case .chunks:
+            var bytes = bytes
+            if ciphers != nil { decrypt(&bytes) }
             decoder.feed(bytes)
             // While a file opens, messages wait undecoded: bound what a client can pile up.
             if !opensOutstanding.isEmpty, decoder.bufferedBytes > inputLimit {
@@ -190,6 +211,10 @@ public final class RTMPConnection {
         case .closing:
             break
         }
+    }
+
+    private func decrypt(_ bytes: inout ByteBuffer) {
+        bytes.withUnsafeMutableReadableBytes { ciphers!.incoming.apply($0) }
     }
 
     /// The time has come (`nextWakeUp`): timeouts and pings. Paced streams are sent by
