@@ -36,6 +36,50 @@ enum RTMPTargets {
         drain(&decoder)
     }
 
+    /// The server's fixed RTMPE key pair and filler, so that a seed's C2 (made against
+    /// them) still verifies when the fuzzer replays it.
+    static func rtmpeServer() -> ServerHandshake {
+        ServerHandshake(randomBytes: { [UInt8](repeating: 0x5A, count: $0) }, epochMilliseconds: { 1234 },
+                        makeKeyPair: { DiffieHellman(privateKey: [UInt8](repeating: 0x11, count: 32)) })
+    }
+
+    /// A C1 whose digest is made valid, so that the input reaches what follows it: the
+    /// client's public key (taken from the input as it is), the shared secret, the C2
+    /// check, and RC4 over the rest.
+    static let rtmpeHandshake = FuzzTarget(
+        name: "rtmpe-handshake", summary: "ServerHandshake with an RTMPE C1 of the input's bytes (digest made valid), then C2 and RC4",
+        seeds: RTMPSeeds.rtmpeHandshakes
+    ) { bytes in
+        var input = FuzzInput(bytes)
+        let type: UInt8 = [6, 8, 9][Int(input.byte() % 3)]
+        let scheme: HandshakeDigest.Scheme = input.byte() & 1 == 0 ? .one : .two
+        let split = Int(input.uint16())
+        var c1 = input.take(HandshakeDigest.packetSize)
+        c1 += [UInt8](repeating: 0, count: HandshakeDigest.packetSize - c1.count)
+        HandshakeDigest.sign(&c1, scheme: scheme, key: HandshakeDigest.playerKeyShort)
+        var handshake = rtmpeServer()
+        guard case .send(let reply)? = try? handshake.feed(ByteBuffer(bytes: [type] + c1)) else { return }
+        require(reply.count == 1 + 2 * HandshakeDigest.packetSize, "S0S1S2 is \(reply.count) bytes")
+        let rest = input.rest
+        let cut = rest.isEmpty ? 0 : split % (rest.count + 1)
+        var decoder = ChunkDecoder()
+        var ciphers: RTMPE.Ciphers?
+        for piece in [Array(rest[..<cut]), Array(rest[cut...])] {
+            var buffer = ByteBuffer(bytes: piece)
+            if ciphers != nil {
+                buffer.withUnsafeMutableReadableBytes { ciphers!.incoming.apply($0) }
+                decoder.feed(buffer)
+                continue
+            }
+            guard case .complete(var leftover)? = try? handshake.feed(buffer) else { continue }
+            ciphers = handshake.ciphers
+            require(ciphers != nil, "an RTMPE handshake completed without keys")
+            leftover.withUnsafeMutableReadableBytes { ciphers!.incoming.apply($0) }
+            decoder.feed(leftover)
+        }
+        drain(&decoder)
+    }
+
     static let clientHandshake = FuzzTarget(
         name: "client-handshake", summary: "ClientHandshake (sluice probe) fed a server's S0 S1 S2 in pieces, then the chunk decoder",
         seeds: RTMPSeeds.serverHandshakes

@@ -84,6 +84,27 @@ enum RTMPSeeds {
                 [200, 3, 90, 1] + [3] + c1 + c2 + chunked(conversation)]
     }
 
+    /// Whole RTMPE handshakes of each type from the project's client against the target's
+    /// fixed server, then the first chunks encrypted: a type selector, the scheme (two),
+    /// the split point, C1, C2, the chunks.
+    static func rtmpeHandshakes() -> [[UInt8]] {
+        var inputs: [[UInt8]] = []
+        for (selector, type) in [(0, 6), (1, 8), (2, 9)] as [(UInt8, UInt8)] {
+            var client = ClientHandshake(digest: true, encryption: type, randomBytes: { [UInt8](repeating: 0x33, count: $0) })
+            var server = RTMPTargets.rtmpeServer()
+            guard case .send(let reply)? = try? server.feed(ByteBuffer(bytes: client.c0c1)),
+                  let done = try? client.feed(ByteBuffer(bytes: reply)), var ciphers = done.ciphers else { continue }
+            var chunks = chunked(conversation)
+            ciphers.outgoing.apply(&chunks)
+            // Kept only if it replays to the end of the handshake, as the target runs it.
+            var replay = RTMPTargets.rtmpeServer()
+            guard case .send? = try? replay.feed(ByteBuffer(bytes: client.c0c1)),
+                  case .complete? = try? replay.feed(ByteBuffer(bytes: done.c2)) else { continue }
+            inputs.append([selector, 1, 0x06, 0x10] + Array(client.c0c1.dropFirst()) + done.c2 + chunks)
+        }
+        return inputs
+    }
+
     /// What a server answers a digest and a simple C1, and the first chunks after it:
     /// four piece sizes and the digest flag lead every input.
     static func serverHandshakes() -> [[UInt8]] {

@@ -17,6 +17,11 @@ final class FuzzTargetTests: XCTestCase {
         }
     }
 
+    /// The RTMPE seeds are whole handshakes of each type (6, 8, 9) that replay to the end.
+    func testRTMPESeedsCompleteTheirHandshakes() {
+        XCTAssertEqual(FuzzTarget.named("rtmpe-handshake")?.seeds().count, 3)
+    }
+
     func testSavedCrashInputsNoLongerCrash() throws {
         let folders = (try? FileManager.default.contentsOfDirectory(atPath: Self.regressions)) ?? []
         for folder in folders.sorted() {
