@@ -51,6 +51,28 @@ final class ConnectionCoreTests: XCTestCase {
         XCTAssertFalse(peer.connection.isPlaying)
     }
 
+    /// RTMPE inside the core: each handshake type, then a whole paced play through RC4
+    /// gets exactly what a plain connection gets, on the same fake clock.
+    func testRTMPEPlaysExactlyAsPlainRTMP() throws {
+        func play(encryption: UInt8?) throws -> ConnectionTestPeer {
+            let peer = ConnectionTestPeer(bucketRoot: bucketRoot)
+            XCTAssertEqual(peer.connect(encryption: encryption)?.name, "_result")
+            let stream = try XCTUnwrap(peer.createStream())
+            peer.setBufferLength(streamID: stream, milliseconds: 3000)
+            peer.play(streamID: stream, "indexed.flv")
+            peer.advance(by: 45_000)
+            return peer
+        }
+        let plain = try play(encryption: nil)
+        XCTAssertEqual(Array(plain.statusCodes.suffix(2)), ["NetStream.Play.Complete", "NetStream.Play.Stop"])
+        for type: UInt8 in [6, 8, 9] {
+            let encrypted = try play(encryption: type)
+            XCTAssertEqual(encrypted.statusCodes, plain.statusCodes, "type \(type)")
+            XCTAssertTrue(encrypted.mediaTags.map(\.payload) == plain.mediaTags.map(\.payload), "type \(type): media differs")
+            XCTAssertEqual(encrypted.arrivals, plain.arrivals, "type \(type): paced differently")
+        }
+    }
+
     func testAHugeBufferIsSentAtOnce() throws {
         // rtmpdump asks for ten hours: the whole file goes as fast as the socket takes it.
         let (peer, _) = try playing("plain.flv", buffer: 36_000_000)

@@ -23,6 +23,10 @@ public final class ConnectionTestPeer {
     private var nextTransaction: Double = 2
     private var handshakeBytes: [UInt8] = []
     private var handshakeDone = false
+    /// Set for an RTMPE handshake (`handshake(encryption:)`).
+    private var clientHandshake: ClientHandshake?
+    /// RTMPE's keystreams from the client's side, once its handshake is done.
+    private var ciphers: RTMPE.Ciphers?
 
     public static let url = "rtmp://127.0.0.1/cfx/st"
 
@@ -40,6 +44,8 @@ public final class ConnectionTestPeer {
 
     /// Hands raw bytes to the connection as if they came from the socket.
     public func receive(_ bytes: [UInt8]) {
+        var bytes = bytes
+        if ciphers != nil { ciphers!.outgoing.apply(&bytes) }
         connection.receive(ByteBuffer(bytes: bytes), now: now)
         service()
     }
@@ -105,10 +111,21 @@ public final class ConnectionTestPeer {
             handshakeBytes += output.readBytes(length: take) ?? []
             if handshakeBytes.count == 1 + 2 * 1536 {
                 handshakeDone = true
-                // C2 echoes S1.
-                let c2 = Array(handshakeBytes[1..<1537])
-                connection.receive(ByteBuffer(bytes: c2), now: now)
+                if var client = clientHandshake {
+                    // RTMPE: C2 signed for the server's digest, then RC4 both ways.
+                    let completion = try? client.feed(ByteBuffer(bytes: handshakeBytes))
+                    precondition(completion?.ciphers != nil, "the server's RTMPE handshake did not verify")
+                    connection.receive(ByteBuffer(bytes: completion!.c2), now: now)
+                    ciphers = completion!.ciphers
+                } else {
+                    // C2 echoes S1.
+                    let c2 = Array(handshakeBytes[1..<1537])
+                    connection.receive(ByteBuffer(bytes: c2), now: now)
+                }
             }
+        }
+        if handshakeDone, ciphers != nil {
+            output.withUnsafeMutableReadableBytes { ciphers!.incoming.apply($0) }
         }
         decoder.feed(output)
         while let message = try? decoder.nextMessage() {
@@ -122,7 +139,14 @@ public final class ConnectionTestPeer {
     // MARK: A player's calls
 
     /// C0 and a version-zero C1 (the simple handshake); C2 goes out when S1 arrives.
-    public func handshake() {
+    /// With `encryption` (6, 8 or 9), the RTMPE handshake, and everything after it in RC4.
+    public func handshake(encryption: UInt8? = nil) {
+        if let encryption {
+            let client = ClientHandshake(digest: true, encryption: encryption)
+            clientHandshake = client
+            receive(client.c0c1)
+            return
+        }
         receive([3] + [UInt8](repeating: 0, count: 8) + (0..<1528).map { UInt8(truncatingIfNeeded: $0 &* 7) })
     }
 
@@ -156,8 +180,8 @@ public final class ConnectionTestPeer {
 
     /// Handshake, connect; returns the reply.
     @discardableResult
-    public func connect(objectEncoding: Double = 0) -> RTMPCommand? {
-        handshake()
+    public func connect(objectEncoding: Double = 0, encryption: UInt8? = nil) -> RTMPCommand? {
+        handshake(encryption: encryption)
         let properties: AMFObject = [
             "app": .string("cfx/st"), "flashVer": .string("LNX 10,0,32,18"), "tcUrl": .string(Self.url),
             "capabilities": .number(15), "objectEncoding": .number(objectEncoding),
