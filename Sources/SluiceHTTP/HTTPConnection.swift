@@ -101,7 +101,7 @@ final class ConnectionTracker: Sendable {
 }
 
 /// Closes a connection that has been silent both ways for the idle timeout.
-final class IdleCloser: ChannelInboundHandler, Sendable {
+final class IdleCloser: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = NIOAny
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

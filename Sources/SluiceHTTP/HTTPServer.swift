@@ -48,6 +48,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var requestIDHeader: String?
     /// For replies built in memory that name no type.
     public var defaultContentType = "text/plain; charset=utf-8"
+    /// Another protocol on the same port, told apart by the first byte (RTMP on the public port).
+    public var handoff: ProtocolHandoff?
 
     public init() {}
 
@@ -94,16 +96,26 @@ public final class HTTPServer: Sendable {
     @discardableResult
     public func start<Responder: HTTPResponder>(_ responder: Responder) async throws -> Int {
         let (configuration, limitLog, refusal) = (self.configuration, self.limitLog, self.refusal)
+        @Sendable func setUpHTTP(_ channel: any Channel) throws -> NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart> {
+            try addHTTPServerHandlers(to: channel.pipeline.syncOperations, limits: configuration.limits, limitLog: limitLog, errorBody: refusal)
+            return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+        }
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: configuration.host, port: configuration.port) { channel in
+            .bind(host: configuration.host, port: configuration.port) { channel -> EventLoopFuture<PendingConnection> in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: configuration.idleTimeout), IdleCloser()])
-                    try addHTTPServerHandlers(to: channel.pipeline.syncOperations, limits: configuration.limits, limitLog: limitLog,
-                                              errorBody: refusal)
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    let idle: [any RemovableChannelHandler & ChannelHandler] = [IdleStateHandler(allTimeout: configuration.idleTimeout), IdleCloser()]
+                    try channel.pipeline.syncOperations.addHandlers(idle)
+                    guard let handoff = configuration.handoff else {
+                        return PendingConnection(channel: channel, accepted: channel.eventLoop.makeSucceededFuture(.http(try setUpHTTP(channel))))
+                    }
+                    // The first bytes will say which protocol it is.
+                    let promise = channel.eventLoop.makePromise(of: AcceptedConnection.self)
+                    try channel.pipeline.syncOperations.addHandler(
+                        FirstByteSniffer(handoff: handoff, promise: promise, httpOnly: idle, setUpHTTP: setUpHTTP))
+                    return PendingConnection(channel: channel, accepted: promise.futureResult)
                 }
             }
         let port = listener.channel.localAddress?.port ?? configuration.port
@@ -112,20 +124,23 @@ public final class HTTPServer: Sendable {
         return port
     }
 
-    private func accept<Responder: HTTPResponder>(_ listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
-                                                  responder: Responder) async {
+    private func accept<Responder: HTTPResponder>(_ listener: NIOAsyncChannel<PendingConnection, Never>, responder: Responder) async {
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 try await listener.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        let address = connection.channel.remoteAddress?.ipAddress ?? "?"
+                    for try await pending in inbound {
+                        let address = pending.channel.remoteAddress?.ipAddress ?? "?"
                         if let refusal = connections.admit(address) {
                             limitLog.closed("\(configuration.name) connection from \(address)", reason: refusal.description)
-                            try? await connection.channel.close()
+                            try? await pending.channel.close()
                             continue
                         }
                         group.addTask {
-                            await self.serve(connection, responder: responder)
+                            // A connection handed to another protocol (or closed before its
+                            // first byte) leaves the HTTP server here.
+                            if case .http(let connection)? = try? await pending.accepted.get() {
+                                await self.serve(connection, responder: responder)
+                            }
                             self.connections.release(address)
                         }
                     }

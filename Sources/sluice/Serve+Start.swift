@@ -69,7 +69,7 @@ extension Serve {
     }
 
     /// Port 80 unless told otherwise, falling back to 8080 when 80 cannot be bound.
-    static func startPublicHTTP(_ configuration: ServeConfiguration, site: PublicSite, group: MultiThreadedEventLoopGroup,
+    static func startPublicHTTP(_ configuration: ServeConfiguration, site: PublicSite, rtmp: RTMPServer, group: MultiThreadedEventLoopGroup,
                                 logger: Logger) async throws -> PublicHTTPServer {
         let host = configuration.rtmp.host
         let http = PublicHTTPServer(group: group, logger: logger, limits: configuration.httpLimits,
@@ -77,7 +77,7 @@ extension Serve {
                                     maximumConnectionsPerAddress: configuration.httpConnections.perAddress)
         @Sendable func bind(_ port: Int) async throws {
             try await Listener.bind("the public HTTP listener", host: host, port: port, flag: "--http-port") {
-                try await http.start(host: host, port: port, responder: site)
+                try await http.start(host: host, port: port, responder: site, rtmp: rtmp)
             }
         }
         switch configuration.requestedHTTPPort {
@@ -85,7 +85,7 @@ extension Serve {
             try await bind(requested)
         case nil:
             do {
-                try await http.start(host: host, port: 80, responder: site)
+                try await http.start(host: host, port: 80, responder: site, rtmp: rtmp)
             } catch {
                 logger.notice("cannot bind HTTP port 80 (\(Listener.reason(error))); using 8080 instead")
                 try await bind(8080)

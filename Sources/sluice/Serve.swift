@@ -192,7 +192,7 @@ struct Serve: AsyncParsableCommand {
             services.append(StartedService("control port") { await control.shutdown() })
         }
         let site = PublicSite(hosts: siteHosts, accessLogs: accessLogs, origin: stores.origin, threadPool: threadPool, logger: logger)
-        let http = try await Self.startPublicHTTP(configuration, site: site, group: group, logger: logger)
+        let http = try await Self.startPublicHTTP(configuration, site: site, rtmp: server, group: group, logger: logger)
         services.append(StartedService("public HTTP") { await http.shutdown() })
         services.append(StartedService("distribution sync") { distributions.stop() })
         let publicURL = try PublicURL.resolve(settings, rtmpPort: rtmpPort)

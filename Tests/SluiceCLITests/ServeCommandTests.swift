@@ -117,6 +117,29 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertTrue(log.contains("stopped"), log)
     }
 
+    /// The public HTTP port tells RTMP from HTTP by the first byte: rtmpdump plays through
+    /// it over rtmp:// and rtmpe:// and gets what the RTMP port gives; HTTP still answers.
+    func testTheHTTPPortAlsoSpeaksRTMPAndRTMPE() async throws {
+        try ExternalTool.require("rtmpdump")
+        try ExternalTool.require("curl")
+        let data = try temporaryFolder()
+        let (process, port, httpPort, _) = try await Self.startServer(data: data)
+        defer { if process.isRunning { process.terminate() } }
+        let direct = data + "/direct.flv"
+        let played = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y",
+                                                 "sample.flv", "-o", direct], timeout: 70)
+        XCTAssertEqual(played.status, 0, played.standardError)
+        for scheme in ["rtmp", "rtmpe"] {
+            let output = data + "/\(scheme)-on-http.flv"
+            let result = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "\(scheme)://127.0.0.1:\(httpPort)/cfx/st",
+                                                     "-y", "sample.flv", "-o", output], timeout: 70)
+            XCTAssertEqual(result.status, 0, "\(scheme): \(result.standardError)")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output)), try Data(contentsOf: URL(fileURLWithPath: direct)), scheme)
+        }
+        let policy = try await ExternalTool.run(["curl", "-s", "http://127.0.0.1:\(httpPort)/crossdomain.xml"])
+        XCTAssertTrue(policy.output.contains("<allow-access-from domain=\"*\""), policy.output)
+    }
+
     /// The first signal waits for plays (up to the grace period); a second stops at once.
     func testASecondSignalStopsAtOnce() async throws {
         let data = try temporaryFolder()

@@ -55,6 +55,31 @@ final class HTTPLimitsTests: XCTestCase {
         XCTAssertEqual(answers["per-ip-8"], "3", "5 of 8 connections from one address are kept")
     }
 
+    /// With RTMP sharing the port (the first byte decides), HTTP keeps every limit, and
+    /// an RTMP client on the same port still plays.
+    func testTheLimitsHoldWhenRTMPSharesThePort() async throws {
+        var logger = Logger(label: "sluice-http-limits")
+        logger.logLevel = .critical
+        let root = try await TestMedia.shared.bucketRoot([.shortFLV])
+        let rtmp = try await TestServer.start(bucketRoot: root)
+        addTeardownBlock { await rtmp.stop() }
+        let server = PublicHTTPServer(group: MultiThreadedEventLoopGroup.singleton, logger: logger, limits: Self.testLimits,
+                                      maximumConnections: 100, maximumConnectionsPerAddress: 5)
+        let port = try await server.start(host: "127.0.0.1", port: 0, rtmp: rtmp.server)
+        addTeardownBlock { await server.shutdown() }
+        let answers = try await run(port: port, ["ok", "long-uri", "garbage", "slow-head", "slowloris", "idle-keep-alive", "ok"])
+        XCTAssertEqual(answers["ok"], "200")
+        XCTAssertEqual(answers["long-uri"], "414")
+        XCTAssertEqual(answers["garbage"], "400")
+        XCTAssertEqual(answers["slow-head"], "408")
+        XCTAssertEqual(answers["slowloris"], "408")
+        XCTAssertEqual(answers["idle-keep-alive"], "closed")
+        try ExternalTool.require("rtmpdump")
+        let played = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "short.flv",
+                                                 "-o", "/dev/null"], timeout: 70)
+        XCTAssertEqual(played.status, 0, played.standardError)
+    }
+
     func testS3APIAnswersInItsOwnXMLAndDropsStalledBodies() async throws {
         let folder = NSTemporaryDirectory() + "sluice-http-limits-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: folder) }

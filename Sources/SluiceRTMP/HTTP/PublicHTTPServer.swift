@@ -38,22 +38,27 @@ public final class PublicHTTPServer: Sendable {
 
     /// Binds `host:port` on the shared HTTP server core; returns the bound port.
     @discardableResult
-    public func start(host: String, port: Int) async throws -> Int {
-        try await start(host: host, port: port, responder: PublicResponder(logger: logger))
+    public func start(host: String, port: Int, rtmp: RTMPServer? = nil) async throws -> Int {
+        try await start(host: host, port: port, responder: PublicResponder(logger: logger), rtmp: rtmp)
     }
 
     /// The same, answering with `responder` (the server's site: distributions by Host).
     @discardableResult
-    public func start<Responder: HTTPResponder>(host: String, port: Int, responder: Responder) async throws -> Int {
+    public func start<Responder: HTTPResponder>(host: String, port: Int, responder: Responder, rtmp: RTMPServer? = nil) async throws -> Int {
         var configuration = HTTPServerConfiguration(name: "HTTP", host: host, port: port, limits: limits, maximumConnections: maximumConnections,
                                                     maximumConnectionsPerAddress: maximumConnectionsPerAddress)
+        if let rtmp {
+            // RTMP and RTMPE on the HTTP port, for players behind firewalls that pass only
+            // port 80: their first byte (the handshake type) is never an HTTP method's.
+            configuration.handoff = ProtocolHandoff(name: "RTMP", claims: { [3, 6, 8, 9].contains($0) }, adopt: { try rtmp.adopt($0) })
+        }
         configuration.idleTimeout = limits.keepAliveTimeout + limits.headTimeout
         let http = HTTPServer(configuration: configuration, group: group, threadPool: .singleton, logger: logger) { status, reason in
             ("text/plain; charset=utf-8", "\(status.code) \(status.reasonPhrase): \(reason)\n")
         }
         let bound = try await http.start(responder)
         server.withLock { $0 = http }
-        logger.info("HTTP listening on \(host):\(bound) (crossdomain.xml)")
+        logger.info("HTTP listening on \(host):\(bound) (crossdomain.xml\(rtmp == nil ? "" : ", basic distributions; RTMP and RTMPE too"))")
         return bound
     }
 

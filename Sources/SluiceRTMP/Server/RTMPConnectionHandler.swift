@@ -62,6 +62,8 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Adopted from another listener (the public HTTP port): the channel is already active.
+        if context.channel.isActive { start(context: context) }
     }
 
     /// The context holds this handler: keeping it past removal would keep both, and every
@@ -73,12 +75,17 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard connection == nil else { return }
         connection = RTMPConnection(
             configuration: configuration, router: router, clientID: clientID, logger: logger, limitLog: limitLog,
             peerAddress: context.channel.remoteAddress?.ipAddress ?? "?", now: Self.now())
         RTMPMetrics.connections.increment()
         service()
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

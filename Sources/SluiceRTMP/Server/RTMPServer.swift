@@ -98,6 +98,30 @@ public final class RTMPServer: Sendable {
     }
 
     private func accept(_ channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            guard let handler = admit(channel) else {
+                channel.close(promise: nil)
+                return
+            }
+            try channel.pipeline.syncOperations.addHandler(handler)
+        }
+    }
+
+    /// Takes over a connection another listener accepted (the public HTTP port, when its
+    /// first byte is RTMP's), on its event loop: the same limits, options and handler as
+    /// one accepted here. A refused one is closed.
+    public func adopt(_ channel: any Channel) throws {
+        guard let handler = admit(channel) else {
+            channel.close(promise: nil)
+            return
+        }
+        try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 16 * 1024, high: 32 * 1024))
+        try channel.syncOptions?.setOption(.maxMessagesPerRead, value: 4)
+        try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    /// A connection within the limits gets its handler; nil (and one log line) otherwise.
+    private func admit(_ channel: any Channel) -> RTMPConnectionHandler? {
         let key = ObjectIdentifier(channel)
         let admitted: (number: UInt64?, refusal: String?) = state.withLock { state in
             guard state.connections.count < configuration.maximumConnections else {
@@ -114,7 +138,7 @@ public final class RTMPServer: Sendable {
         let remote = channel.remoteAddress?.description ?? "?"
         guard let clientNumber = admitted.number else {
             limitLog.closed("RTMP connection from \(channel.remoteAddress?.ipAddress ?? "?")", reason: admitted.refusal ?? "refused")
-            return channel.close()
+            return nil
         }
         var connectionLogger = logger
         connectionLogger[metadataKey: "client"] = "\(clientNumber)"
@@ -129,9 +153,7 @@ public final class RTMPServer: Sendable {
             onClose: { [self] in
                 _ = self.state.withLock { $0.connections.removeValue(forKey: key) }
             })
-        return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(handler)
-        }
+        return handler
     }
 
     /// Stops accepting, gives running plays the grace period to finish, then ends the
