@@ -73,6 +73,7 @@ final class ReadmeCommandsTests: XCTestCase {
         let rtmpPort = try XCTUnwrap(ServeCommandTests.port(after: "RTMP listening on 127.0.0.1:", in: log))
         let s3Port = try XCTUnwrap(ServeCommandTests.port(after: "S3 API listening on 127.0.0.1:", in: log))
         let controlPort = try XCTUnwrap(ServeCommandTests.port(after: "control port listening on 127.0.0.1:", in: log))
+        let httpPort = try XCTUnwrap(ServeCommandTests.port(after: "HTTP listening on 127.0.0.1:", in: log))
         func printed(_ label: String) throws -> String {
             let range = try XCTUnwrap(log.range(of: label), log)
             return String(log[range.upperBound...].prefix { !$0.isWhitespace })
@@ -90,6 +91,7 @@ final class ReadmeCommandsTests: XCTestCase {
                 .replacingOccurrences(of: "rtmp://127.0.0.1/", with: "rtmp://127.0.0.1:\(rtmpPort)/")
                 .replacingOccurrences(of: "127.0.0.1:9000", with: "127.0.0.1:\(s3Port)")
                 .replacingOccurrences(of: "127.0.0.1:8090", with: "127.0.0.1:\(controlPort)")
+                .replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(httpPort)")
             // A command that runs until Ctrl-C gets a few seconds, then Ctrl-C, and must
             // stop as it says it does.
             let untilInterrupted = command.hasPrefix("sluice watch ")
