@@ -91,6 +91,8 @@ final class ConnectionTracker: Sendable {
         _ = state.withLock { $0.open.removeValue(forKey: id) }
     }
 
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
     func stop() {
         let idle = state.withLock { state -> [any Channel] in
             state.stopping = true

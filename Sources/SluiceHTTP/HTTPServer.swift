@@ -13,6 +13,10 @@ public protocol HTTPResponder: Sendable {
     func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> Answer
     /// After the answer was written: the access-log line.
     func written(_ answer: Answer, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration)
+    /// An answer given at once on the event loop, if the responder can give one (see
+    /// `ImmediateReply`); nil sends the request the ordinary way. Asked only when the
+    /// server's configuration has `immediateAnswers`.
+    func respondImmediately(to head: HTTPRequestHead, context: HTTPRequestContext) -> (ImmediateReply, Answer)?
 }
 
 /// A reply and whatever the responder wants to remember of it for its log.
@@ -50,6 +54,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var defaultContentType = "text/plain; charset=utf-8"
     /// Another protocol on the same port, told apart by the first byte (RTMP on the public port).
     public var handoff: ProtocolHandoff?
+    /// Whether the responder answers some requests at once, on the event loop.
+    public var immediateAnswers = false
 
     public init() {}
 
@@ -95,9 +101,13 @@ public final class HTTPServer: Sendable {
     /// Binds and starts accepting; returns the bound port.
     @discardableResult
     public func start<Responder: HTTPResponder>(_ responder: Responder) async throws -> Int {
-        let (configuration, limitLog, refusal) = (self.configuration, self.limitLog, self.refusal)
+        let (configuration, limitLog, refusal, tracker) = (self.configuration, self.limitLog, self.refusal, self.tracker)
         @Sendable func setUpHTTP(_ channel: any Channel) throws -> NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart> {
             try addHTTPServerHandlers(to: channel.pipeline.syncOperations, limits: configuration.limits, limitLog: limitLog, errorBody: refusal)
+            if configuration.immediateAnswers {
+                try channel.pipeline.syncOperations.addHandler(
+                    ImmediateAnswerHandler(responder: responder, configuration: configuration, running: { !tracker.isStopping }))
+            }
             return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
         }
         let listener = try await ServerBootstrap(group: group)

@@ -167,6 +167,50 @@ struct PublicSite: HTTPResponder {
         }
     }
 
+    /// A small public object of a basic distribution, looked up within the last second,
+    /// asked for whole: answered on the event loop, its body read there (at most
+    /// `inlineBody`, from the page cache as a rule; nginx reads on its event loop too).
+    /// Everything else takes the ordinary path.
+    func respondImmediately(to head: HTTPRequestHead, context: HTTPRequestContext) -> (ImmediateReply, HTTPReply)? {
+        guard !head.headers.contains(name: "range") else { return nil }
+        let target = head.uri.split(separator: "?", maxSplits: 1)
+        guard target.count == 1, let path = target.first.map(String.init), path != "/",
+              case .basic(let bucket, true, _, _, _)? = hosts.entry(Self.hostName(head.headers.first(name: "host"))) else { return nil }
+        let key = String((path.removingPercentEncoding ?? path).dropFirst())
+        guard !key.isEmpty, case .object(let info, let file)? = lookups.recall(RecentLookups.Key(bucket: bucket, key: key)),
+              info.size <= Self.inlineBody else { return nil }
+        let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
+                       ("Accept-Ranges", "bytes")]
+        switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: { head.headers.first(name: $0) }) {
+        case .proceed: break
+        case .notModified:
+            let kept = headers.filter { $0.0 != "Content-Type" }
+            return (ImmediateReply(status: .notModified, headers: kept, body: ByteBuffer()), .empty(.notModified, kept))
+        case .preconditionFailed: return nil
+        }
+        let logged = HTTPReply.file(.ok, headers, path: file, range: 0..<info.size)
+        if head.method == .HEAD {
+            return (ImmediateReply(status: .ok, headers: headers + [("Content-Length", String(info.size))], body: ByteBuffer()), logged)
+        }
+        guard let body = Self.read(file, size: Int(info.size)) else { return nil }
+        return (ImmediateReply(status: .ok, headers: headers, body: body), logged)
+    }
+
+    /// Objects up to this size can be answered at once.
+    static let inlineBody: Int64 = 64 << 10
+
+    /// The whole file, if it still has the size its metadata says.
+    static func read(_ path: String, size: Int) -> ByteBuffer? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: max(size, 1)) { pointer in
+            size == 0 ? 0 : max(0, pread(descriptor, pointer.baseAddress!, size, 0))
+        }
+        return count == size ? buffer : nil
+    }
+
     /// The object, as looked up within the last second or now.
     func look(up lookup: RecentLookups.Key) async throws -> RecentLookups.Found {
         if let recalled = lookups.recall(lookup) { return recalled }

@@ -194,15 +194,29 @@ final class ControlAPICLITests: XCTestCase {
     /// The 2009-12-01 example of the original developer guide, byte for byte, signed
     /// with botocore's SigV4 signer for service cloudfront.
     func testTheOriginalGuidesExampleRequest() async throws {
-        try await ExternalTool.requirePython(module: "botocore", install: "pip install botocore")
-        let server = try await start()
-        defer { server.process.terminate() }
-        XCTAssertEqual(try SluiceProcess.run(["bucket", "mb", "mystreamingbucket", "--data", server.data]).status, 0)
         let body = """
             <?xml version="1.0" encoding="UTF-8"?><StreamingDistributionConfig xmlns="http://cloudfront.amazonaws.com/doc/2009-12-01/">\
             <Origin>mystreamingbucket.s3.amazonaws.com</Origin><CallerReference>20091130090000</CallerReference>\
             <Comment>My comments</Comment><Enabled>true</Enabled></StreamingDistributionConfig>
             """
+        try await originalExample(resource: "streaming-distribution", root: "StreamingDistribution", domainPrefix: "s", body: body)
+    }
+
+    /// The guide's basic-distribution example of the same version: the same flat shape.
+    func testTheOriginalGuidesBasicDistributionExample() async throws {
+        let body = """
+            <?xml version="1.0" encoding="UTF-8"?><DistributionConfig xmlns="http://cloudfront.amazonaws.com/doc/2009-12-01/">\
+            <Origin>mystreamingbucket.s3.amazonaws.com</Origin><CallerReference>20091130090000</CallerReference>\
+            <CNAME>beagles.com</CNAME><Comment>My comments</Comment><Enabled>true</Enabled></DistributionConfig>
+            """
+        try await originalExample(resource: "distribution", root: "Distribution", domainPrefix: "d", body: body)
+    }
+
+    func originalExample(resource: String, root: String, domainPrefix: String, body: String) async throws {
+        try await ExternalTool.requirePython(module: "botocore", install: "pip install botocore")
+        let server = try await start()
+        defer { server.process.terminate() }
+        XCTAssertEqual(try SluiceProcess.run(["bucket", "mb", "mystreamingbucket", "--data", server.data]).status, 0)
         let script = """
             import sys, urllib.request, urllib.error, botocore.auth, botocore.awsrequest, botocore.credentials
             url, key, secret, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].encode()
@@ -217,7 +231,7 @@ final class ControlAPICLITests: XCTestCase {
             print(response.headers.get("Location"))
             print(response.read().decode())
             """
-        let url = "http://127.0.0.1:\(server.controlPort)/2009-12-01/streaming-distribution"
+        let url = "http://127.0.0.1:\(server.controlPort)/2009-12-01/\(resource)"
         let result = try await ExternalTool.run(["python3", "-c", script, url, server.environment["AWS_ACCESS_KEY_ID"]!,
                                                  server.environment["AWS_SECRET_ACCESS_KEY"]!, body])
         let lines = result.output.split(separator: "\n", maxSplits: 2).map(String.init)
@@ -226,9 +240,9 @@ final class ControlAPICLITests: XCTestCase {
         let id = try XCTUnwrap(answer.range(of: #"<Id>E[A-Z0-9]{13}</Id>"#, options: .regularExpression).map { String(answer[$0].dropFirst(4).dropLast(5)) },
                                answer)
         XCTAssertEqual(lines.count > 1 ? lines[1] : "", "\(url)/\(id)")
-        XCTAssertTrue(answer.contains("<StreamingDistribution xmlns=\"http://cloudfront.amazonaws.com/doc/2009-12-01/\">"), answer)
+        XCTAssertTrue(answer.contains("<\(root) xmlns=\"http://cloudfront.amazonaws.com/doc/2009-12-01/\">"), answer)
         XCTAssertTrue(answer.contains("<Status>InProgress</Status>"), answer)
-        XCTAssertNotNil(answer.range(of: #"<DomainName>s[a-z0-9]{13}\.sluice\.localhost</DomainName>"#, options: .regularExpression), answer)
+        XCTAssertNotNil(answer.range(of: "<DomainName>\(domainPrefix)[a-z0-9]{13}\\.sluice\\.localhost</DomainName>", options: .regularExpression), answer)
         XCTAssertTrue(answer.contains("<Origin>mystreamingbucket.s3.amazonaws.com</Origin>"), answer)
         XCTAssertTrue(answer.contains("<Comment>My comments</Comment>"), answer)
     }

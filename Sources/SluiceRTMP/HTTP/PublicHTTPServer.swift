@@ -47,6 +47,8 @@ public final class PublicHTTPServer: Sendable {
     public func start<Responder: HTTPResponder>(host: String, port: Int, responder: Responder, rtmp: RTMPServer? = nil) async throws -> Int {
         var configuration = HTTPServerConfiguration(name: "HTTP", host: host, port: port, limits: limits, maximumConnections: maximumConnections,
                                                     maximumConnectionsPerAddress: maximumConnectionsPerAddress)
+        // Small objects whose lookup is remembered are answered on the event loop.
+        configuration.immediateAnswers = true
         if let rtmp {
             // RTMP and RTMPE on the HTTP port, for players behind firewalls that pass only
             // port 80: their first byte (the handshake type) is never an HTTP method's.
