@@ -177,8 +177,8 @@ struct PublicSite: HTTPResponder {
         guard target.count == 1, let path = target.first.map(String.init), path != "/",
               case .basic(let bucket, true, _, _, _)? = hosts.entry(Self.hostName(head.headers.first(name: "host"))) else { return nil }
         let key = String((path.removingPercentEncoding ?? path).dropFirst())
-        guard !key.isEmpty, case .object(let info, let file)? = lookups.recall(RecentLookups.Key(bucket: bucket, key: key)),
-              info.size <= Self.inlineBody else { return nil }
+        let lookup = RecentLookups.Key(bucket: bucket, key: key)
+        guard !key.isEmpty, case .object(let info, let file)? = lookups.recall(lookup), info.size <= Self.inlineBody else { return nil }
         let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
                        ("Accept-Ranges", "bytes")]
         switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: { head.headers.first(name: $0) }) {
@@ -192,7 +192,11 @@ struct PublicSite: HTTPResponder {
         if head.method == .HEAD {
             return (ImmediateReply(status: .ok, headers: headers + [("Content-Length", String(info.size))], body: ByteBuffer()), logged)
         }
+        if let kept = lookups.body(for: lookup) {
+            return (ImmediateReply(status: .ok, headers: headers, body: kept), logged)
+        }
         guard let body = Self.read(file, size: Int(info.size)) else { return nil }
+        lookups.keep(body: body, for: lookup)
         return (ImmediateReply(status: .ok, headers: headers, body: body), logged)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SluiceStore
 import Synchronization
 
@@ -25,39 +26,73 @@ final class RecentLookups: Sendable {
     private struct Entry {
         var found: Found
         var until: ContinuousClock.Instant
+        /// A small body, read once and kept as long as the lookup (see `keep`).
+        var body: ByteBuffer?
+    }
+
+    private struct Table {
+        var entries: [Key: Entry] = [:]
+        var bodyBytes = 0
+
+        mutating func remove(_ key: Key) {
+            if let body = entries.removeValue(forKey: key)?.body { bodyBytes -= body.readableBytes }
+        }
     }
 
     let lifetime: Duration
     /// Beyond this many entries the table starts over (a crawl of many keys must not grow it).
     let capacity: Int
-    private let entries = Mutex<[Key: Entry]>([:])
+    /// The most body bytes kept at once.
+    let bodyCapacity: Int
+    private let table = Mutex(Table())
 
-    init(lifetime: Duration = .seconds(1), capacity: Int = 10_000) {
+    init(lifetime: Duration = .seconds(1), capacity: Int = 10_000, bodyCapacity: Int = 32 << 20) {
         self.lifetime = lifetime
         self.capacity = capacity
+        self.bodyCapacity = bodyCapacity
     }
 
     /// The remembered answer, if it is recent.
     func recall(_ key: Key, now: ContinuousClock.Instant = .now) -> Found? {
-        entries.withLock { entries -> Found? in
-            guard let entry = entries[key] else { return nil }
+        table.withLock { table -> Found? in
+            guard let entry = table.entries[key] else { return nil }
             guard entry.until > now else {
-                entries[key] = nil
+                table.remove(key)
                 return nil
             }
             return entry.found
         }
     }
 
+    /// A body kept with a recent lookup.
+    func body(for key: Key, now: ContinuousClock.Instant = .now) -> ByteBuffer? {
+        table.withLock { table in
+            guard let entry = table.entries[key], entry.until > now else { return nil }
+            return entry.body
+        }
+    }
+
+    /// Keeps a small object's body with its lookup, for the lookup's lifetime, while
+    /// the bodies kept stay within `bodyCapacity`: a hot object is then answered without
+    /// opening and reading its file each time.
+    func keep(body: ByteBuffer, for key: Key) {
+        table.withLock { table in
+            guard table.entries[key]?.body == nil, table.bodyBytes + body.readableBytes <= bodyCapacity else { return }
+            table.entries[key]?.body = body
+            if table.entries[key] != nil { table.bodyBytes += body.readableBytes }
+        }
+    }
+
     func remember(_ found: Found, for key: Key, now: ContinuousClock.Instant = .now) {
-        entries.withLock { entries in
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(found: found, until: now + lifetime)
+        table.withLock { table in
+            if table.entries.count >= capacity { table = Table() }
+            table.remove(key)
+            table.entries[key] = Entry(found: found, until: now + lifetime)
         }
     }
 
     /// After a body could not be opened: the object changed, look again.
     func forget(_ key: Key) {
-        _ = entries.withLock { $0.removeValue(forKey: key) }
+        table.withLock { $0.remove(key) }
     }
 }
