@@ -179,25 +179,27 @@ struct PublicSite: HTTPResponder {
         let key = String((path.removingPercentEncoding ?? path).dropFirst())
         let lookup = RecentLookups.Key(bucket: bucket, key: key)
         guard !key.isEmpty, case .object(let info, let file)? = lookups.recall(lookup), info.size <= Self.inlineBody else { return nil }
-        let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
-                       ("Accept-Ranges", "bytes")]
-        switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: { head.headers.first(name: $0) }) {
-        case .proceed: break
-        case .notModified:
-            let kept = headers.filter { $0.0 != "Content-Type" }
+        let conditions = HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: { head.headers.first(name: $0) })
+        guard conditions != .preconditionFailed else { return nil }
+        var prepared = lookups.prepared(for: lookup)
+        if prepared == nil {
+            guard let body = Self.read(file, size: Int(info.size)) else { return nil }
+            let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
+                           ("Accept-Ranges", "bytes")]
+            prepared = RecentLookups.Prepared(headers: headers, body: body)
+            lookups.keep(prepared!, for: lookup)
+        }
+        guard let prepared else { return nil }
+        let logged = HTTPReply.file(.ok, prepared.headers, path: file, range: 0..<info.size)
+        switch (conditions, head.method) {
+        case (.notModified, _):
+            let kept = prepared.headers.filter { $0.0 != "Content-Type" }
             return (ImmediateReply(status: .notModified, headers: kept, body: ByteBuffer()), .empty(.notModified, kept))
-        case .preconditionFailed: return nil
+        case (_, .HEAD):
+            return (ImmediateReply(status: .ok, headers: prepared.headers + [("Content-Length", String(info.size))], body: ByteBuffer()), logged)
+        default:
+            return (ImmediateReply(status: .ok, headers: prepared.headers, body: prepared.body), logged)
         }
-        let logged = HTTPReply.file(.ok, headers, path: file, range: 0..<info.size)
-        if head.method == .HEAD {
-            return (ImmediateReply(status: .ok, headers: headers + [("Content-Length", String(info.size))], body: ByteBuffer()), logged)
-        }
-        if let kept = lookups.body(for: lookup) {
-            return (ImmediateReply(status: .ok, headers: headers, body: kept), logged)
-        }
-        guard let body = Self.read(file, size: Int(info.size)) else { return nil }
-        lookups.keep(body: body, for: lookup)
-        return (ImmediateReply(status: .ok, headers: headers, body: body), logged)
     }
 
     /// Objects up to this size can be answered at once.

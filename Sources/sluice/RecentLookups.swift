@@ -26,8 +26,9 @@ final class RecentLookups: Sendable {
     private struct Entry {
         var found: Found
         var until: ContinuousClock.Instant
-        /// A small body, read once and kept as long as the lookup (see `keep`).
-        var body: ByteBuffer?
+        /// A small object's answer (its headers and body), made once and kept as long as
+        /// the lookup (see `keep`).
+        var prepared: Prepared?
     }
 
     private struct Table {
@@ -35,7 +36,7 @@ final class RecentLookups: Sendable {
         var bodyBytes = 0
 
         mutating func remove(_ key: Key) {
-            if let body = entries.removeValue(forKey: key)?.body { bodyBytes -= body.readableBytes }
+            if let prepared = entries.removeValue(forKey: key)?.prepared { bodyBytes -= prepared.body.readableBytes }
         }
     }
 
@@ -64,22 +65,29 @@ final class RecentLookups: Sendable {
         }
     }
 
-    /// A body kept with a recent lookup.
-    func body(for key: Key, now: ContinuousClock.Instant = .now) -> ByteBuffer? {
+    /// A small object's headers and body, as its answer carries them.
+    struct Prepared: Sendable {
+        var headers: [(String, String)]
+        var body: ByteBuffer
+    }
+
+    /// The answer kept with a recent lookup.
+    func prepared(for key: Key, now: ContinuousClock.Instant = .now) -> Prepared? {
         table.withLock { table in
             guard let entry = table.entries[key], entry.until > now else { return nil }
-            return entry.body
+            return entry.prepared
         }
     }
 
-    /// Keeps a small object's body with its lookup, for the lookup's lifetime, while
+    /// Keeps a small object's answer with its lookup, for the lookup's lifetime, while
     /// the bodies kept stay within `bodyCapacity`: a hot object is then answered without
-    /// opening and reading its file each time.
-    func keep(body: ByteBuffer, for key: Key) {
+    /// opening and reading its file, or formatting its headers, each time.
+    func keep(_ prepared: Prepared, for key: Key) {
         table.withLock { table in
-            guard table.entries[key]?.body == nil, table.bodyBytes + body.readableBytes <= bodyCapacity else { return }
-            table.entries[key]?.body = body
-            if table.entries[key] != nil { table.bodyBytes += body.readableBytes }
+            guard table.entries[key] != nil, table.entries[key]?.prepared == nil,
+                  table.bodyBytes + prepared.body.readableBytes <= bodyCapacity else { return }
+            table.entries[key]?.prepared = prepared
+            table.bodyBytes += prepared.body.readableBytes
         }
     }
 
