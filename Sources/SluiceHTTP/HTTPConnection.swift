@@ -22,6 +22,8 @@ public struct HTTPRequestError: Error, Sendable {
 /// they are sent.
 public enum HTTPReply: Sendable {
     case data(HTTPResponseStatus, [(String, String)], String)
+    /// Bytes that are not text (RTMPT's answers).
+    case bytes(HTTPResponseStatus, [(String, String)], ByteBuffer)
     case empty(HTTPResponseStatus, [(String, String)])
     /// `range` is half-open so that an empty file (or an empty range) is expressible.
     case file(HTTPResponseStatus, [(String, String)], path: String, range: Range<Int64>)
@@ -34,6 +36,7 @@ public enum HTTPReply: Sendable {
         guard method != .HEAD else { return 0 }
         switch self {
         case .data(_, _, let body): return Int64(body.utf8.count)
+        case .bytes(_, _, let body): return Int64(body.readableBytes)
         case .empty: return 0
         case .file(_, _, _, let range): return Int64(range.count)
         case .prefixedFile(_, _, let prefix, _, let range): return Int64(prefix.count) + Int64(range.count)
@@ -42,7 +45,7 @@ public enum HTTPReply: Sendable {
 
     public var status: HTTPResponseStatus {
         switch self {
-        case .data(let status, _, _), .empty(let status, _), .file(let status, _, _, _), .prefixedFile(let status, _, _, _, _): return status
+        case .data(let status, _, _), .bytes(let status, _, _), .empty(let status, _), .file(let status, _, _, _), .prefixedFile(let status, _, _, _, _): return status
         }
     }
 
@@ -50,6 +53,7 @@ public enum HTTPReply: Sendable {
     public func closing() -> HTTPReply {
         switch self {
         case .data(let s, let h, let b): return .data(s, h + [("Connection", "close")], b)
+        case .bytes(let s, let h, let b): return .bytes(s, h + [("Connection", "close")], b)
         case .empty(let s, let h): return .empty(s, h + [("Connection", "close")])
         case .file(let s, let h, let p, let r): return .file(s, h + [("Connection", "close")], path: p, range: r)
         case .prefixedFile(let s, let h, let x, let p, let r): return .prefixedFile(s, h + [("Connection", "close")], prefix: x, path: p, range: r)

@@ -34,6 +34,13 @@ struct HTTPReplyWriter {
             headers.add(name: "Content-Length", value: String(request.method == .HEAD ? 0 : bytes.readableBytes))
             let head = HTTPServerResponsePart.head(HTTPResponseHead(version: request.version, status: status, headers: headers))
             try await connection.send(bytes.readableBytes > 0 ? [head, .body(.byteBuffer(bytes)), .end(nil)] : [head, .end(nil)], awaitWritten: false)
+        case .bytes(let status, let extra, let body):
+            for (name, value) in extra { headers.add(name: name, value: value) }
+            if !headers.contains(name: "Content-Type") { headers.add(name: "Content-Type", value: configuration.defaultContentType) }
+            let length = request.method == .HEAD ? 0 : body.readableBytes
+            headers.add(name: "Content-Length", value: String(length))
+            let head = HTTPServerResponsePart.head(HTTPResponseHead(version: request.version, status: status, headers: headers))
+            try await connection.send(length > 0 ? [head, .body(.byteBuffer(body)), .end(nil)] : [head, .end(nil)], awaitWritten: false)
         case .empty(let status, let extra):
             for (name, value) in extra { headers.add(name: name, value: value) }
             if !headers.contains(name: "Content-Length") && status != .notModified { headers.add(name: "Content-Length", value: "0") }

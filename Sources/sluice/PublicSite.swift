@@ -45,6 +45,8 @@ struct PublicSite: HTTPResponder {
     let origin: Origin
     let threadPool: NIOThreadPool
     let logger: Logger
+    /// RTMPT's sessions (the RTMP server's tunnel), when RTMP is served.
+    var tunnel: RTMPTunnel?
     let lookups = RecentLookups()
 
     func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
@@ -52,6 +54,9 @@ struct PublicSite: HTTPResponder {
         let path = target.first.map(String.init) ?? "/"
         let host = Self.hostName(head.headers.first(name: "host"))
         let entry = hosts.entry(host)
+        if head.method == .POST, let tunnel, let command = RTMPTunnel.Command(path: path) {
+            return await tunnelled(command, tunnel: tunnel, connection: connection, context: context)
+        }
         guard head.method == .GET || head.method == .HEAD else {
             return Self.error("MethodNotAllowed", .methodNotAllowed, "The specified method is not allowed against this resource.")
         }
@@ -78,6 +83,7 @@ struct PublicSite: HTTPResponder {
         var range: Range<Int64>?
         switch answer {
         case .data(_, let h, _): headers = h
+        case .bytes(_, let h, _): headers = h
         case .empty(_, let h): headers = h
         case .file(let status, let h, _, let r): headers = h; if status == .partialContent { range = r }
         case .prefixedFile(_, let h, _, _, _): headers = h
@@ -93,6 +99,27 @@ struct PublicSite: HTTPResponder {
             seconds: seconds, contentType: headers.first { $0.0.lowercased() == "content-type" }?.1 ?? "",
             contentLength: answer.bodyLength(for: head.method), rangeStart: range?.lowerBound, rangeEnd: range.map { $0.upperBound - 1 })
         accessLogs.record(entry, distributionID: id)
+    }
+
+    /// An RTMPT request: its body (RTMP bytes, at most 1 MB) to the session, the
+    /// session's polling byte and bytes back, as `application/x-fcs`.
+    func tunnelled(_ command: RTMPTunnel.Command, tunnel: RTMPTunnel, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
+        var body = ByteBuffer()
+        do {
+            while let part = try await connection.nextBodyPart() {
+                guard body.readableBytes + part.readableBytes <= 1 << 20 else {
+                    return .data(.payloadTooLarge, [("Content-Type", "text/plain; charset=utf-8")], "413 RTMPT request body over 1 MB\n")
+                }
+                var part = part
+                body.writeBuffer(&part)
+            }
+        } catch {
+            return .data(.badRequest, [("Content-Type", "text/plain; charset=utf-8")], "400 the request body did not arrive whole\n")
+        }
+        guard let answer = await tunnel.handle(command, body: body, peer: context.peer?.ipAddress ?? "?") else {
+            return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], "404 no such RTMPT session\n")
+        }
+        return .bytes(.ok, [("Content-Type", "application/x-fcs"), ("Cache-Control", "no-cache")], answer)
     }
 
     static var crossDomain: HTTPReply {

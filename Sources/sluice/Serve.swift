@@ -191,7 +191,8 @@ struct Serve: AsyncParsableCommand {
                                                       group: group, threadPool: threadPool, logger: logger)
             services.append(StartedService("control port") { await control.shutdown() })
         }
-        let site = PublicSite(hosts: siteHosts, accessLogs: accessLogs, origin: stores.origin, threadPool: threadPool, logger: logger)
+        var site = PublicSite(hosts: siteHosts, accessLogs: accessLogs, origin: stores.origin, threadPool: threadPool, logger: logger)
+        site.tunnel = server.makeTunnel()
         let http = try await Self.startPublicHTTP(configuration, site: site, rtmp: server, group: group, logger: logger)
         services.append(StartedService("public HTTP") { await http.shutdown() })
         services.append(StartedService("distribution sync") { distributions.stop() })

@@ -129,7 +129,8 @@ final class ServeCommandTests: XCTestCase {
         let played = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y",
                                                  "sample.flv", "-o", direct], timeout: 70)
         XCTAssertEqual(played.status, 0, played.standardError)
-        for scheme in ["rtmp", "rtmpe"] {
+        // RTMPT and RTMPTE: the same conversation in HTTP POSTs on the same port.
+        for scheme in ["rtmp", "rtmpe", "rtmpt", "rtmpte"] {
             let output = data + "/\(scheme)-on-http.flv"
             let result = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "\(scheme)://127.0.0.1:\(httpPort)/cfx/st",
                                                      "-y", "sample.flv", "-o", output], timeout: 70)
@@ -138,6 +139,21 @@ final class ServeCommandTests: XCTestCase {
         }
         let policy = try await ExternalTool.run(["curl", "-s", "http://127.0.0.1:\(httpPort)/crossdomain.xml"])
         XCTAssertTrue(policy.output.contains("<allow-access-from domain=\"*\""), policy.output)
+
+        // FFmpeg's RTMPT client, and a seek through the tunnel.
+        try ExternalTool.require("ffprobe")
+        let probe = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+                                                "-of", "csv=p=0", "rtmpt://127.0.0.1:\(httpPort)/cfx/st/sample.flv"], timeout: 70)
+        XCTAssertEqual(Set(probe.output.split(separator: "\n").map(String.init)), ["h264", "aac"], probe.standardError)
+        let seeked = data + "/rtmpt-seek.flv"
+        let seek = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "rtmpt://127.0.0.1:\(httpPort)/cfx/st", "-y",
+                                               "sample.flv", "-A", "10", "-o", seeked], timeout: 70)
+        XCTAssertEqual(seek.status, 0, seek.standardError)
+        let whole = try FLVFile(path: direct).video.filter { !$0.isSequenceHeader }
+        let fromTen = try FLVFile(path: seeked).video.filter { !$0.isSequenceHeader }
+        XCTAssertTrue(fromTen.first?.isKeyframe == true)
+        XCTAssertLessThan(fromTen.count, whole.count)
+        XCTAssertTrue(fromTen.map(\.payload) == Array(whole.suffix(fromTen.count)).map(\.payload), "the frames from the seek point differ")
     }
 
     /// The first signal waits for plays (up to the grace period); a second stops at once.

@@ -9,12 +9,12 @@ import Synchronization
 /// `RTMPConnectionHandler`.
 public final class RTMPServer: Sendable {
     public let configuration: RTMPServerConfiguration
-    private let resolver: MediaResolver
-    private let router: any ConnectRouter
+    let resolver: MediaResolver
+    let router: any ConnectRouter
     private let group: any EventLoopGroup
-    private let threadPool: NIOThreadPool
-    private let logger: Logger
-    private let limitLog: LimitLog
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    let limitLog: LimitLog
     private let state = Mutex(State())
 
     private struct State {
