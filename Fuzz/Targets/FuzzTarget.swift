@@ -20,7 +20,7 @@ public struct FuzzTarget: Sendable {
 
     /// Every target, in the order `scripts/fuzz` runs them.
     public static let all: [FuzzTarget] = [
-        RTMPTargets.handshake, RTMPTargets.rtmpeHandshake, RTMPTargets.clientHandshake, RTMPTargets.chunks, RTMPTargets.amf0, RTMPTargets.amf3, RTMPTargets.session,
+        RTMPTargets.handshake, RTMPTargets.rtmpeHandshake, RTMPTargets.rtmptRequest, RTMPTargets.clientHandshake, RTMPTargets.chunks, RTMPTargets.amf0, RTMPTargets.amf3, RTMPTargets.session,
         MediaTargets.flv, MediaTargets.mp4, MediaTargets.mp3,
         S3Targets.request, S3Targets.signatures, S3Targets.awsChunked, S3Targets.xmlBodies,
         FileTargets.preset, FileTargets.jobFile,

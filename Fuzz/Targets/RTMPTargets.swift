@@ -80,6 +80,32 @@ enum RTMPTargets {
         drain(&decoder)
     }
 
+    /// RTMPT's request paths, then the body of a send as the tunnel hands it to its
+    /// session's connection: handshake bytes, then chunks.
+    static let rtmptRequest = FuzzTarget(
+        name: "rtmpt-request", summary: "RTMPT request paths (/open, /send/ID/SEQ…), then a send's body into a connection",
+        seeds: RTMPSeeds.tunnelRequests
+    ) { bytes in
+        let newline = bytes.firstIndex(of: 0x0A) ?? bytes.endIndex
+        let path = String(decoding: bytes[..<newline], as: UTF8.self)
+        guard let command = RTMPTunnel.Command(path: path) else { return }
+        switch command {
+        case .send(let id), .idle(let id), .close(let id):
+            require(!id.isEmpty && !id.contains("/"), "a session id from \(path)")
+        case .open, .ident:
+            break
+        }
+        guard case .send = command, newline < bytes.endIndex else { return }
+        var logger = Logger(label: "fuzz")
+        logger.logLevel = .critical
+        let connection = RTMPConnection(configuration: RTMPServerConfiguration(), router: SingleBucketRouter(bucket: "media"), clientID: "f",
+                                        logger: logger, limitLog: LimitLog(logger: logger), peerAddress: "192.0.2.1", now: 1000,
+                                        randomBytes: { [UInt8](repeating: 0x5A, count: $0) })
+        connection.receive(ByteBuffer(bytes: bytes[(newline + 1)...]), now: 1000)
+        _ = connection.takeOutput()
+        _ = connection.takeMediaOpenRequests()
+    }
+
     static let clientHandshake = FuzzTarget(
         name: "client-handshake", summary: "ClientHandshake (sluice probe) fed a server's S0 S1 S2 in pieces, then the chunk decoder",
         seeds: RTMPSeeds.serverHandshakes

@@ -105,6 +105,14 @@ enum RTMPSeeds {
         return inputs
     }
 
+    /// Tunnel paths, and a send carrying a C0 C1 and the first chunks.
+    static func tunnelRequests() -> [[UInt8]] {
+        var c0c1 = [UInt8](repeating: 0, count: 1 + 1536)
+        c0c1[0] = 3
+        return [Array("/open/1".utf8), Array("/idle/5f3a/2".utf8), Array("/close/5f3a/9".utf8), Array("/fcs/ident2".utf8),
+                Array("/send/5f3a/1\n".utf8) + c0c1 + [UInt8](repeating: 7, count: 1536) + chunked(conversation)]
+    }
+
     /// What a server answers a digest and a simple C1, and the first chunks after it:
     /// four piece sizes and the digest flag lead every input.
     static func serverHandshakes() -> [[UInt8]] {
