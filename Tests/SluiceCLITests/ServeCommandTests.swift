@@ -156,6 +156,38 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertTrue(fromTen.map(\.payload) == Array(whole.suffix(fromTen.count)).map(\.payload), "the frames from the seek point differ")
     }
 
+    /// Twenty rtmpdump clients at once through the tunnel (RTMPT and RTMPTE) all finish
+    /// with the same file as a plain download.
+    func testTwentyTunnelledClientsAtOnce() async throws {
+        try ExternalTool.require("rtmpdump")
+        let data = try temporaryFolder()
+        let (process, port, httpPort, _) = try await Self.startServer(data: data)
+        defer { if process.isRunning { process.terminate() } }
+        let direct = data + "/direct.flv"
+        _ = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-q", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "sample.flv",
+                                        "-o", direct], timeout: 70)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: direct))
+        for scheme in ["rtmpt", "rtmpte"] {
+            let results = try await withThrowingTaskGroup(of: (Int32, Data?).self) { group in
+                for index in 0..<20 {
+                    let output = data + "/\(scheme)-\(index).flv"
+                    group.addTask {
+                        let result = try await ExternalTool.run(["timeout", "-s", "KILL", "90", "rtmpdump", "-q", "-r",
+                                                                 "\(scheme)://127.0.0.1:\(httpPort)/cfx/st", "-y", "sample.flv", "-o", output],
+                                                                timeout: 100)
+                        return (result.status, try? Data(contentsOf: URL(fileURLWithPath: output)))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            XCTAssertEqual(results.count, 20)
+            for (status, file) in results {
+                XCTAssertEqual(status, 0, scheme)
+                XCTAssertEqual(file, expected, scheme)
+            }
+        }
+    }
+
     /// The first signal waits for plays (up to the grace period); a second stops at once.
     func testASecondSignalStopsAtOnce() async throws {
         let data = try temporaryFolder()
