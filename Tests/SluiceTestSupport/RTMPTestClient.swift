@@ -54,11 +54,13 @@ public final class RTMPTestClient: Sendable {
 
     static let group = MultiThreadedEventLoopGroup.singleton
 
-    /// Opens TCP and performs the handshake: simple (C1 version 0) or digest (Flash Player 9 style).
-    public static func open(host: String = "127.0.0.1", port: Int, digestHandshake: Bool = false) async throws -> RTMPTestClient {
+    /// Opens TCP and performs the handshake: simple (C1 version 0) or digest (Flash Player 9
+    /// style); with `encryption` (6, 8 or 9), RTMPE, and everything after it in RC4.
+    public static func open(host: String = "127.0.0.1", port: Int, digestHandshake: Bool = false,
+                            encryption: UInt8? = nil) async throws -> RTMPTestClient {
         let state = NIOLockedValueBox(ClientState())
         let encoder = NIOLockedValueBox(ChunkEncoder())
-        let handshake = ClientHandshakeHandler(digest: digestHandshake)
+        let handshake = ClientHandshakeHandler(digest: digestHandshake, encryption: encryption)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -226,7 +228,7 @@ struct ClientState {
 }
 
 /// The client half of the handshake (SluiceRTMP's `ClientHandshake`) as a channel
-/// handler; passes everything after S2 on.
+/// handler; passes everything after S2 on, through RC4 both ways under RTMPE.
 final class ClientHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -235,9 +237,17 @@ final class ClientHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     var completed: EventLoopPromise<Bool>!
     private var handshake: ClientHandshake?
+    private var ciphers: RTMPE.Ciphers?
 
-    init(digest: Bool) {
-        handshake = ClientHandshake(digest: digest)
+    init(digest: Bool, encryption: UInt8? = nil) {
+        handshake = ClientHandshake(digest: digest, encryption: encryption)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard ciphers != nil else { return context.write(data, promise: promise) }
+        var bytes = unwrapOutboundIn(data)
+        bytes.withUnsafeMutableReadableBytes { ciphers!.outgoing.apply($0) }
+        context.write(wrapOutboundOut(bytes), promise: promise)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -251,7 +261,10 @@ final class ClientHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard var pending = handshake else {
-            context.fireChannelRead(data)
+            guard ciphers != nil else { return context.fireChannelRead(data) }
+            var bytes = unwrapInboundIn(data)
+            bytes.withUnsafeMutableReadableBytes { ciphers!.incoming.apply($0) }
+            context.fireChannelRead(wrapInboundOut(bytes))
             return
         }
         do {
@@ -261,8 +274,11 @@ final class ClientHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             handshake = nil
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: done.c2)), promise: nil)
+            ciphers = done.ciphers
+            var leftover = done.leftover
+            if ciphers != nil { leftover.withUnsafeMutableReadableBytes { ciphers!.incoming.apply($0) } }
             completed.succeed(done.serverVerified)
-            if done.leftover.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(done.leftover)) }
+            if leftover.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(leftover)) }
         } catch {
             completed.fail(error)
             context.close(promise: nil)
