@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import SluiceHTTP
 import SluiceMedia
-import SluiceRTMP
+@_spi(Fuzzing) import SluiceRTMP
 
 /// The RTMP server's parsers: the handshake, the chunk stream, AMF, and the session fed
 /// whole messages (with the playback it starts).
@@ -40,7 +40,7 @@ enum RTMPTargets {
     /// them) still verifies when the fuzzer replays it.
     static func rtmpeServer() -> ServerHandshake {
         ServerHandshake(randomBytes: { [UInt8](repeating: 0x5A, count: $0) }, epochMilliseconds: { 1234 },
-                        makeKeyPair: { DiffieHellman(privateKey: [UInt8](repeating: 0x11, count: 32)) })
+                        makeKeyPair: { DiffieHellman.weakKeyForFuzzing() })
     }
 
     /// A C1 whose digest is made valid, so that the input reaches what follows it: the

@@ -16,9 +16,21 @@ public struct DiffieHellman: Sendable {
     /// A new key pair. The private exponent has 256 bits: plenty for a 1024-bit group,
     /// and a quarter of the work of a full-size one on every connection.
     public init(privateKey bytes: [UInt8] = HandshakeRandom.bytes(32)) {
-        privateKey = BigUInt(Data(bytes)) | 1 << 255
+        self.init(exponent: BigUInt(Data(bytes)) | 1 << 255)
+    }
+
+    private init(exponent: BigUInt) {
+        privateKey = exponent
         publicKey = Self.fixedWidth(Self.generator.power(privateKey, modulus: Self.prime))
     }
+
+    /// A key pair with the exponent 3, for the fuzzer only: the same checks and
+    /// arithmetic with two multiplications instead of some 380, which an instrumented
+    /// build needs to run more than a few inputs a second. Never for a connection: such
+    /// a key is trivially broken.
+    @_spi(Fuzzing) public static func weakKeyForFuzzing() -> DiffieHellman { weakKey }
+
+    private static let weakKey = DiffieHellman(exponent: 3)
 
     /// The shared secret with a peer's public key, or nil when the key is not one a
     /// well-behaved peer sends: outside 2 … p−2 it would pin the secret to 1 or p−1.
