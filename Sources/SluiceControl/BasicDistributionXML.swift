@@ -14,20 +14,7 @@ struct BasicDistributionDocument: Encodable {
     var DomainName: String
     var ActiveTrustedSigners: StreamingDistributionDocument.ActiveTrustedSigners?
     var ActiveTrustedKeyGroups: StreamingDistributionDocument.ActiveTrustedSigners?
-    var DistributionConfig: BasicConfig
-}
-
-/// A basic distribution's config in the version asked for.
-enum BasicConfig: Encodable {
-    case current(ConfigTreeElement)
-    case original(OriginalConfigDocument)
-
-    func encode(to encoder: any Encoder) throws {
-        switch self {
-        case .current(let element): try element.encode(to: encoder)
-        case .original(let document): try document.encode(to: encoder)
-        }
-    }
+    var DistributionConfig: VersionedConfig<ConfigTreeElement>
 }
 
 /// `DistributionList`.
@@ -63,10 +50,7 @@ public enum BasicDistributionXML {
 
     /// The config in a create or update body.
     public static func readConfig(_ body: [UInt8], version: APIVersion) throws(ControlError) -> DistributionConfig {
-        guard !body.isEmpty else { throw .missingBody }
-        guard let root = XMLTree.parse(Data(body)) else {
-            throw .malformed("The XML document is not well-formed, or nests deeper than \(XMLTree.maximumDepth) elements.")
-        }
+        let root = try ConfigReader.root(of: body)
         switch version {
         case .current: return try readCurrent(root)
         case .original: return try OriginalConfigDocument.read(root, kind: .basic)
@@ -82,12 +66,7 @@ public enum BasicDistributionXML {
         }
         let domain = try ConfigReader.required(origin, "DomainName")
         guard root.child("DefaultCacheBehavior") != nil else { throw .malformed("DefaultCacheBehavior is missing") }
-        var logging: DistributionConfig.Logging?
-        if let element = root.child("Logging") {
-            logging = DistributionConfig.Logging(enabled: try ConfigReader.bool(element, "Enabled"), bucket: element.value("Bucket") ?? "",
-                                                 prefix: element.value("Prefix") ?? "")
-            if logging == DistributionConfig.Logging(enabled: false, bucket: "", prefix: "") { logging = nil }
-        }
+        let logging = try ConfigReader.logging(root.child("Logging"))
         // Signed URLs and cookies are not supported: a behavior that asks for them would
         // otherwise serve to anyone what its owner meant to restrict.
         var restricted = false
@@ -152,7 +131,7 @@ public enum BasicDistributionXML {
         return ConfigTree(name: "DistributionConfig", children: [.list("Origins", [origin]), behavior])
     }
 
-    static func configElement(_ distribution: Distribution, version: APIVersion) -> BasicConfig {
+    static func configElement(_ distribution: Distribution, version: APIVersion) -> VersionedConfig<ConfigTreeElement> {
         version == .current ? .current(ConfigTreeElement(tree: currentConfig(distribution.config, bucket: distribution.bucket)))
             : .original(OriginalConfigDocument(distribution.config))
     }

@@ -70,14 +70,7 @@ struct StreamingConfigDocument: Encodable {
         let aliases = try ConfigReader.list(root.child("Aliases"), of: "CNAME", what: "Aliases")
         // Checked for consistency only: signed URLs are refused (see the store).
         _ = try ConfigReader.list(root.child("TrustedSigners"), of: "AwsAccountNumber", what: "TrustedSigners")
-        var logging: DistributionConfig.Logging?
-        if let element = root.child("Logging") {
-            logging = DistributionConfig.Logging(enabled: try ConfigReader.bool(element, "Enabled"), bucket: element.value("Bucket") ?? "",
-                                                 prefix: element.value("Prefix") ?? "")
-            // Logging off with nothing named is the same config as no Logging at all
-            // (which is how it is written back).
-            if logging == DistributionConfig.Logging(enabled: false, bucket: "", prefix: "") { logging = nil }
-        }
+        let logging = try ConfigReader.logging(root.child("Logging"))
         let trusted = try root.child("TrustedSigners").map { (element) throws(ControlError) in try ConfigReader.bool(element, "Enabled") } ?? false
         return DistributionConfig(callerReference: callerReference, origin: domain, aliases: aliases, comment: root.value("Comment") ?? "",
                                   enabled: try ConfigReader.bool(root, "Enabled"), logging: logging, trustedSignersEnabled: trusted,
@@ -127,6 +120,24 @@ enum ConfigReader {
     /// A config's lists hold a few hundred items at most (aliases).
     static let maximumItems = 1000
 
+    /// The root element of a create or update body.
+    static func root(of body: [UInt8]) throws(ControlError) -> XMLTree {
+        guard !body.isEmpty else { throw .missingBody }
+        guard let root = XMLTree.parse(Data(body)) else {
+            throw .malformed("The XML document is not well-formed, or nests deeper than \(XMLTree.maximumDepth) elements.")
+        }
+        return root
+    }
+
+    /// `<Logging><Enabled/><Bucket/><Prefix/></Logging>` of 2020-05-31. Logging off with
+    /// nothing named is the same config as no Logging at all (which is how it is written back).
+    static func logging(_ element: XMLTree?) throws(ControlError) -> DistributionConfig.Logging? {
+        guard let element else { return nil }
+        let logging = DistributionConfig.Logging(enabled: try bool(element, "Enabled"), bucket: element.value("Bucket") ?? "",
+                                                 prefix: element.value("Prefix") ?? "")
+        return logging == DistributionConfig.Logging(enabled: false, bucket: "", prefix: "") ? nil : logging
+    }
+
     static func required(_ element: XMLTree, _ name: String) throws(ControlError) -> String {
         guard let value = element.value(name), !value.isEmpty else { throw .malformed("\(name) is missing") }
         return value
@@ -167,7 +178,7 @@ struct StreamingDistributionDocument: Encodable {
     var LastModifiedTime: String
     var DomainName: String
     var ActiveTrustedSigners: ActiveTrustedSigners?
-    var StreamingDistributionConfig: AnyConfig
+    var StreamingDistributionConfig: VersionedConfig<StreamingConfigDocument>
 
     struct ActiveTrustedSigners: Encodable {
         var Enabled: Bool
@@ -175,9 +186,10 @@ struct StreamingDistributionDocument: Encodable {
     }
 }
 
-/// A config in the version asked for.
-enum AnyConfig: Encodable {
-    case current(StreamingConfigDocument)
+/// A config in the version asked for: today's shape (a streaming config document, or a
+/// basic distribution's kept tree) or the flat 2009-12-01 one.
+enum VersionedConfig<Current: Encodable>: Encodable {
+    case current(Current)
     case original(OriginalConfigDocument)
 
     func encode(to encoder: any Encoder) throws {
@@ -235,17 +247,14 @@ struct StreamingDistributionListDocument: Encodable {
 public enum StreamingDistributionXML {
     /// The config in a create or update body.
     public static func readConfig(_ body: [UInt8], version: APIVersion) throws(ControlError) -> DistributionConfig {
-        guard !body.isEmpty else { throw .missingBody }
-        guard let root = XMLTree.parse(Data(body)) else {
-            throw .malformed("The XML document is not well-formed, or nests deeper than \(XMLTree.maximumDepth) elements.")
-        }
+        let root = try ConfigReader.root(of: body)
         switch version {
         case .current: return try StreamingConfigDocument.read(root)
         case .original: return try OriginalConfigDocument.read(root, kind: .streaming)
         }
     }
 
-    static func configElement(_ config: DistributionConfig, version: APIVersion) -> AnyConfig {
+    static func configElement(_ config: DistributionConfig, version: APIVersion) -> VersionedConfig<StreamingConfigDocument> {
         version == .current ? .current(StreamingConfigDocument(config)) : .original(OriginalConfigDocument(config))
     }
 

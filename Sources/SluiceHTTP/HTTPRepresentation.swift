@@ -30,6 +30,23 @@ public enum ByteRange: Equatable, Sendable {
     }
 }
 
+extension HTTPReply {
+    /// A file of `size` bytes whole (200), or the part a satisfiable range names (206
+    /// with `Content-Range`); nil when the range is unsatisfiable (each surface answers
+    /// that its own way).
+    public static func file(_ range: ByteRange, size: Int64, headers: [(String, String)], path: String) -> HTTPReply? {
+        switch range {
+        case .whole:
+            return .file(.ok, headers, path: path, range: 0..<max(0, size))
+        case .partial(let part):
+            return .file(.partialContent, headers + [("Content-Range", "bytes \(part.lowerBound)-\(part.upperBound)/\(size)")],
+                         path: path, range: Range(part))
+        case .unsatisfiable:
+            return nil
+        }
+    }
+}
+
 private func suffix0(_ text: Substring, _ size: Int64) -> ByteRange {
     // `bytes=-0` asks for nothing: unsatisfiable; anything unreadable is ignored.
     Int64(text) == 0 ? .unsatisfiable : .whole

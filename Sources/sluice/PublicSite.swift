@@ -168,8 +168,7 @@ struct PublicSite: HTTPResponder {
         case .notPublic: return Self.error("AccessDenied", .forbidden, "Access Denied")
         case .object(let object, let body): (info, path) = (object, body)
         }
-        let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
-                       ("Accept-Ranges", "bytes")]
+        let headers = Self.headers(info)
         switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: { head.headers.first(name: $0) }) {
         case .proceed: break
         case .notModified: return .empty(.notModified, headers.filter { $0.0 != "Content-Type" })
@@ -182,16 +181,10 @@ struct PublicSite: HTTPResponder {
             return .prefixedFile(.ok, [("Content-Type", "video/x-flv")], prefix: Self.flvHeader, path: path, range: start..<info.size)
         }
         if head.method == .HEAD { return .empty(.ok, headers + [("Content-Length", String(info.size))]) }
-        switch ByteRange(header: head.headers.first(name: "range"), size: info.size) {
-        case .whole:
-            return .file(.ok, headers, path: path, range: 0..<max(0, info.size))
-        case .partial(let range):
-            return .file(.partialContent, headers + [("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(info.size)")],
-                         path: path, range: Range(range))
-        case .unsatisfiable:
-            return .data(.rangeNotSatisfiable, [("Content-Range", "bytes */\(info.size)"), ("Content-Type", "text/xml")],
-                         Self.document("InvalidRange", "The requested range is not satisfiable"))
-        }
+        let range = ByteRange(header: head.headers.first(name: "range"), size: info.size)
+        return HTTPReply.file(range, size: info.size, headers: headers, path: path)
+            ?? .data(.rangeNotSatisfiable, [("Content-Range", "bytes */\(info.size)"), ("Content-Type", "text/xml")],
+                     Self.document("InvalidRange", "The requested range is not satisfiable"))
     }
 
     /// A small public object of a basic distribution, looked up within the last second,
@@ -211,9 +204,7 @@ struct PublicSite: HTTPResponder {
         var prepared = lookups.prepared(for: lookup)
         if prepared == nil {
             guard let body = Self.read(file, size: Int(info.size)) else { return nil }
-            let headers = [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
-                           ("Accept-Ranges", "bytes")]
-            prepared = RecentLookups.Prepared(headers: headers, body: body)
+            prepared = RecentLookups.Prepared(headers: Self.headers(info), body: body)
             lookups.keep(prepared!, for: lookup)
         }
         guard let prepared else { return nil }
@@ -274,6 +265,12 @@ struct PublicSite: HTTPResponder {
                 }
             }
         }
+    }
+
+    /// What every answer about an object carries.
+    static func headers(_ info: ObjectInfo) -> [(String, String)] {
+        [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
+         ("Accept-Ranges", "bytes")]
     }
 
     /// CloudFront's error body (as its S3 origins' errors reached viewers).

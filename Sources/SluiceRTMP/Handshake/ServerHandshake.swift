@@ -105,8 +105,7 @@ public struct ServerHandshake {
         guard let secret = keyPair.sharedSecret(with: clientKey) else {
             throw .handshake("the client's RTMPE public key is out of range")
         }
-        let time = epochMilliseconds()
-        var s1 = [UInt8(time >> 24), UInt8(time >> 16 & 0xFF), UInt8(time >> 8 & 0xFF), UInt8(time & 0xFF)] + Self.serverVersion
+        var s1 = timeBytes() + Self.serverVersion
             + randomBytes(HandshakeDigest.packetSize - 8)
         let keyAt = RTMPE.keyOffset(in: s1, scheme: scheme)
         s1.replaceSubrange(keyAt..<keyAt + DiffieHellman.keySize, with: keyPair.publicKey)
@@ -135,14 +134,19 @@ public struct ServerHandshake {
         return expected[...] == c2[signed...]
     }
 
+    /// S1's first four bytes: the server's time, big-endian.
+    private func timeBytes() -> [UInt8] {
+        let time = epochMilliseconds()
+        return [UInt8(time >> 24), UInt8(time >> 16 & 0xFF), UInt8(time >> 8 & 0xFF), UInt8(time & 0xFF)]
+    }
+
     /// S1 and S2 for a C1.
     mutating func respond(to c1: [UInt8]) -> [UInt8] {
-        let time = epochMilliseconds()
-        let timeBytes: [UInt8] = [UInt8(time >> 24), UInt8(time >> 16 & 0xFF), UInt8(time >> 8 & 0xFF), UInt8(time & 0xFF)]
+        let time = timeBytes()
         let clientVersionIsZero = c1[4] == 0 && c1[5] == 0 && c1[6] == 0 && c1[7] == 0
         if !clientVersionIsZero, let scheme = HandshakeDigest.clientScheme(of: c1) {
             kind = .digest(scheme)
-            var s1 = timeBytes + Self.serverVersion + randomBytes(HandshakeDigest.packetSize - 8)
+            var s1 = time + Self.serverVersion + randomBytes(HandshakeDigest.packetSize - 8)
             HandshakeDigest.sign(&s1, scheme: scheme, key: HandshakeDigest.serverKeyShort)
             let offset = scheme.digestOffset(in: c1)
             let clientDigest = Array(c1[offset..<offset + HandshakeDigest.digestSize])
@@ -150,7 +154,7 @@ public struct ServerHandshake {
             return s1 + s2
         }
         kind = .simple
-        let s1 = timeBytes + [0, 0, 0, 0] + randomBytes(HandshakeDigest.packetSize - 8)
+        let s1 = time + [0, 0, 0, 0] + randomBytes(HandshakeDigest.packetSize - 8)
         return s1 + c1
     }
 }

@@ -18,6 +18,8 @@ public final class RTMPTunnel: Sendable {
     let limitLog: LimitLog
     private let sessions = Mutex<[String: RTMPTSession]>([:])
     private let nextClient = Atomic<UInt64>(1)
+    /// When stale sessions were last looked for: every poll would scan them all otherwise.
+    private let lastSweep = Atomic<UInt64>(0)
     /// A session without a request for this long is ended.
     static let idleLimit: UInt64 = 60_000
     /// The most sessions at once (each holds an RTMP connection).
@@ -107,8 +109,10 @@ public final class RTMPTunnel: Sendable {
         if sessions.withLock({ $0.removeValue(forKey: id) }) != nil { RTMPMetrics.connections.decrement() }
     }
 
-    /// Ends sessions nobody has polled for `idleLimit`.
+    /// Ends sessions nobody has polled for `idleLimit`; looks at most once a second.
     private func sweep(now: UInt64) {
+        let last = lastSweep.load(ordering: .relaxed)
+        guard now &- last >= 1000, lastSweep.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
         let stale = sessions.withLock { sessions in sessions.filter { now &- $0.value.lastUsed.load(ordering: .relaxed) > Self.idleLimit } }
         for (id, session) in stale {
             remove(id)

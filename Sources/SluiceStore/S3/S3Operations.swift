@@ -295,16 +295,12 @@ extension S3RequestHandler {
         if call.head.method == .HEAD {
             return .empty(.ok, headers + [("Content-Length", String(info.size))])
         }
-        switch ByteRange(header: call.header("range"), size: info.size) {
-        case .whole:
-            return .file(.ok, headers, path: path, range: 0..<max(0, info.size))
-        case .partial(let range):
-            return .file(.partialContent, headers + [("Content-Range", "bytes \(range.lowerBound)-\(range.upperBound)/\(info.size)")],
-                         path: path, range: Range(range))
-        case .unsatisfiable:
+        guard let reply = HTTPReply.file(ByteRange(header: call.header("range"), size: info.size), size: info.size, headers: headers, path: path)
+        else {
             throw S3Error("InvalidRange", .rangeNotSatisfiable, "The requested range is not satisfiable",
                           details: [("ActualObjectSize", String(info.size))])
         }
+        return reply
     }
 
     func listObjects(_ call: S3Call, bucket: String, version2: Bool) async throws -> S3Reply {
