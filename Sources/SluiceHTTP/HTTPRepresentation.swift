@@ -192,3 +192,15 @@ public enum HTTPDate {
         return whole.addingTimeInterval(seconds - seconds.rounded(.down))
     }
 }
+
+/// The host a request is for, as distributions are looked up: the `Host` header
+/// lower-cased, without its port (`Media.Example.com:8080` → `media.example.com`; an
+/// IPv6 literal keeps its brackets); "" without one.
+public enum HostHeader {
+    public static func name(_ header: String?) -> String {
+        guard var host = header?.lowercased() else { return "" }
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        return host
+    }
+}

@@ -52,10 +52,10 @@ struct PublicSite: HTTPResponder {
     func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
         let target = head.uri.split(separator: "?", maxSplits: 1)
         let path = target.first.map(String.init) ?? "/"
-        let host = Self.hostName(head.headers.first(name: "host"))
+        let host = HostHeader.name(head.headers.first(name: "host"))
         let entry = hosts.entry(host)
         if head.method == .POST, let tunnel, let command = RTMPTunnel.Command(path: path) {
-            return await tunnelled(command, tunnel: tunnel, connection: connection, context: context)
+            return await tunnel.respond(to: command, host: host, connection: connection, context: context)
         }
         guard head.method == .GET || head.method == .HEAD else {
             return Self.error("MethodNotAllowed", .methodNotAllowed, "The specified method is not allowed against this resource.")
@@ -77,7 +77,7 @@ struct PublicSite: HTTPResponder {
     func written(_ answer: HTTPReply, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration) {
         logger.debug("HTTP \(head.method) \(head.uri.prefix(200)) -> \(answer.status.code)")
         let hostHeader = head.headers.first(name: "host") ?? ""
-        guard case .basic(_, _, _, let id, let domain)? = hosts.entry(Self.hostName(hostHeader)), accessLogs.isLogging(id) else { return }
+        guard case .basic(_, _, _, let id, let domain)? = hosts.entry(HostHeader.name(hostHeader)), accessLogs.isLogging(id) else { return }
         let target = head.uri.split(separator: "?", maxSplits: 1).map(String.init)
         var headers: [(String, String)] = []
         var range: Range<Int64>?
@@ -101,38 +101,10 @@ struct PublicSite: HTTPResponder {
         accessLogs.record(entry, distributionID: id)
     }
 
-    /// An RTMPT request: its body (RTMP bytes, at most 1 MB) to the session, the
-    /// session's polling byte and bytes back, as `application/x-fcs`.
-    func tunnelled(_ command: RTMPTunnel.Command, tunnel: RTMPTunnel, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
-        var body = ByteBuffer()
-        do {
-            while let part = try await connection.nextBodyPart() {
-                guard body.readableBytes + part.readableBytes <= 1 << 20 else {
-                    return .data(.payloadTooLarge, [("Content-Type", "text/plain; charset=utf-8")], "413 RTMPT request body over 1 MB\n")
-                }
-                var part = part
-                body.writeBuffer(&part)
-            }
-        } catch {
-            return .data(.badRequest, [("Content-Type", "text/plain; charset=utf-8")], "400 the request body did not arrive whole\n")
-        }
-        guard let answer = await tunnel.handle(command, body: body, peer: context.peer?.ipAddress ?? "?") else {
-            return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], "404 no such RTMPT session\n")
-        }
-        return .bytes(.ok, [("Content-Type", "application/x-fcs"), ("Cache-Control", "no-cache")], answer)
-    }
-
     static var crossDomain: HTTPReply {
         .data(.ok, [("Content-Type", "text/x-cross-domain-policy")], PublicHTTPServer.crossDomainPolicy)
     }
 
-    /// `media.example.com:8080` → `media.example.com`.
-    static func hostName(_ header: String?) -> String {
-        guard var host = header?.lowercased() else { return "" }
-        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
-        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
-        return host
-    }
 
     /// `start=N` of FLV pseudo-streaming (a byte offset players take from the keyframe
     /// index), when the query has one.
@@ -195,7 +167,7 @@ struct PublicSite: HTTPResponder {
         guard !head.headers.contains(name: "range") else { return nil }
         let target = head.uri.split(separator: "?", maxSplits: 1)
         guard target.count == 1, let path = target.first.map(String.init), path != "/",
-              case .basic(let bucket, true, _, _, _)? = hosts.entry(Self.hostName(head.headers.first(name: "host"))) else { return nil }
+              case .basic(let bucket, true, _, _, _)? = hosts.entry(HostHeader.name(head.headers.first(name: "host"))) else { return nil }
         let key = String((path.removingPercentEncoding ?? path).dropFirst())
         let lookup = RecentLookups.Key(bucket: bucket, key: key)
         guard !key.isEmpty, case .object(let info, let file)? = lookups.recall(lookup), info.size <= Self.inlineBody else { return nil }

@@ -33,6 +33,7 @@ final class ServeCommandTests: XCTestCase {
     func temporaryFolder() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cli-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path
     }
 
@@ -115,77 +116,6 @@ final class ServeCommandTests: XCTestCase {
         let log = try String(contentsOfFile: logFile, encoding: .utf8)
         XCTAssertTrue(log.contains("received SIGTERM; shutting down"), log)
         XCTAssertTrue(log.contains("stopped"), log)
-    }
-
-    /// The public HTTP port tells RTMP from HTTP by the first byte: rtmpdump plays through
-    /// it over rtmp:// and rtmpe:// and gets what the RTMP port gives; HTTP still answers.
-    func testTheHTTPPortAlsoSpeaksRTMPAndRTMPE() async throws {
-        try ExternalTool.require("rtmpdump")
-        try ExternalTool.require("curl")
-        let data = try temporaryFolder()
-        let (process, port, httpPort, _) = try await Self.startServer(data: data)
-        defer { if process.isRunning { process.terminate() } }
-        let direct = data + "/direct.flv"
-        let played = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y",
-                                                 "sample.flv", "-o", direct], timeout: 70)
-        XCTAssertEqual(played.status, 0, played.standardError)
-        // RTMPT and RTMPTE: the same conversation in HTTP POSTs on the same port.
-        for scheme in ["rtmp", "rtmpe", "rtmpt", "rtmpte"] {
-            let output = data + "/\(scheme)-on-http.flv"
-            let result = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "\(scheme)://127.0.0.1:\(httpPort)/cfx/st",
-                                                     "-y", "sample.flv", "-o", output], timeout: 70)
-            XCTAssertEqual(result.status, 0, "\(scheme): \(result.standardError)")
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output)), try Data(contentsOf: URL(fileURLWithPath: direct)), scheme)
-        }
-        let policy = try await ExternalTool.run(["curl", "-s", "http://127.0.0.1:\(httpPort)/crossdomain.xml"])
-        XCTAssertTrue(policy.output.contains("<allow-access-from domain=\"*\""), policy.output)
-
-        // FFmpeg's RTMPT client, and a seek through the tunnel.
-        try ExternalTool.require("ffprobe")
-        let probe = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
-                                                "-of", "csv=p=0", "rtmpt://127.0.0.1:\(httpPort)/cfx/st/sample.flv"], timeout: 70)
-        XCTAssertEqual(Set(probe.output.split(separator: "\n").map(String.init)), ["h264", "aac"], probe.standardError)
-        let seeked = data + "/rtmpt-seek.flv"
-        let seek = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-r", "rtmpt://127.0.0.1:\(httpPort)/cfx/st", "-y",
-                                               "sample.flv", "-A", "10", "-o", seeked], timeout: 70)
-        XCTAssertEqual(seek.status, 0, seek.standardError)
-        let whole = try FLVFile(path: direct).video.filter { !$0.isSequenceHeader }
-        let fromTen = try FLVFile(path: seeked).video.filter { !$0.isSequenceHeader }
-        XCTAssertTrue(fromTen.first?.isKeyframe == true)
-        XCTAssertLessThan(fromTen.count, whole.count)
-        XCTAssertTrue(fromTen.map(\.payload) == Array(whole.suffix(fromTen.count)).map(\.payload), "the frames from the seek point differ")
-    }
-
-    /// Twenty rtmpdump clients at once through the tunnel (RTMPT and RTMPTE) all finish
-    /// with the same file as a plain download.
-    func testTwentyTunnelledClientsAtOnce() async throws {
-        try ExternalTool.require("rtmpdump")
-        let data = try temporaryFolder()
-        let (process, port, httpPort, _) = try await Self.startServer(data: data)
-        defer { if process.isRunning { process.terminate() } }
-        let direct = data + "/direct.flv"
-        _ = try await ExternalTool.run(["timeout", "-s", "KILL", "60", "rtmpdump", "-q", "-r", "rtmp://127.0.0.1:\(port)/cfx/st", "-y", "sample.flv",
-                                        "-o", direct], timeout: 70)
-        let expected = try Data(contentsOf: URL(fileURLWithPath: direct))
-        for scheme in ["rtmpt", "rtmpte"] {
-            let results = try await withThrowingTaskGroup(of: (Int32, Data?).self) { group in
-                for index in 0..<20 {
-                    let output = data + "/\(scheme)-\(index).flv"
-                    group.addTask {
-                        let result = try await ExternalTool.run(["timeout", "-s", "KILL", "90", "rtmpdump", "-q", "-r",
-                                                                 "\(scheme)://127.0.0.1:\(httpPort)/cfx/st", "-y", "sample.flv", "-o", output],
-                                                                timeout: 100)
-                        return (result.status, try? Data(contentsOf: URL(fileURLWithPath: output)))
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            XCTAssertEqual(results.count, 20)
-            for (status, file) in results {
-                XCTAssertEqual(status, 0, scheme)
-                XCTAssertEqual(file, expected, scheme)
-            }
-        }
     }
 
     /// The first signal waits for plays (up to the grace period); a second stops at once.

@@ -28,4 +28,23 @@ final class DistributionRouterTests: XCTestCase {
         XCTAssertEqual(code(route(router, "rtmp://127.0.0.1/cfx/st")), "DistributionNotFound")
         XCTAssertEqual(code(route(router, "rtmp://s1.sluice.localhost/cfx/st")), "DistributionNotFound")
     }
+
+    /// Over RTMPT the Host header routes too: it decides when the tcUrl's host names no
+    /// distribution, and the tcUrl wins when both do.
+    func testTheHostHeaderOfATunnelRoutesWhenTheTcUrlCannot() {
+        let router = DistributionRouter(RoutingTable(hosts: ["s1.sluice.localhost": .streaming(bucket: "talks"), "s2.sluice.localhost": .disabled,
+                                                             "d3.sluice.localhost": .basic],
+                                                     defaultBucket: nil))
+        func route(_ tcUrl: String, host: String?) -> Result<StreamRoute, ConnectRejection> {
+            router.route(ConnectRequest(app: "cfx/st", tcUrl: tcUrl, httpHost: host), tcUrl: TcURL(tcUrl)!)
+        }
+        XCTAssertEqual(try route("rtmpt://127.0.0.1/cfx/st", host: "s1.sluice.localhost").get(), StreamRoute(bucket: "talks"))
+        XCTAssertEqual(code(route("rtmpt://127.0.0.1/cfx/st", host: nil)), "DistributionNotFound")
+        XCTAssertEqual(code(route("rtmpt://127.0.0.1/cfx/st", host: "other.example")), "DistributionNotFound")
+        XCTAssertEqual(code(route("rtmpt://127.0.0.1/cfx/st", host: "s2.sluice.localhost")), "DistributionNotFound")
+        XCTAssertEqual(code(route("rtmpt://127.0.0.1/cfx/st", host: "d3.sluice.localhost")), "DistributionTypeMismatch")
+        XCTAssertEqual(code(route("rtmpt://s2.sluice.localhost/cfx/st", host: "s1.sluice.localhost")), "DistributionNotFound",
+                       "a tcUrl that names a distribution decides")
+        XCTAssertEqual(try route("rtmpt://s1.sluice.localhost/cfx/st", host: "d3.sluice.localhost").get(), StreamRoute(bucket: "talks"))
+    }
 }

@@ -56,8 +56,10 @@ public final class RTMPTestClient: Sendable {
 
     /// Opens TCP and performs the handshake: simple (C1 version 0) or digest (Flash Player 9
     /// style); with `encryption` (6, 8 or 9), RTMPE, and everything after it in RC4.
+    /// With `tunnelHost`, the connection is RTMPT (RTMPTE with `encryption`): HTTP POSTs
+    /// to `port` carrying that Host header.
     public static func open(host: String = "127.0.0.1", port: Int, digestHandshake: Bool = false,
-                            encryption: UInt8? = nil) async throws -> RTMPTestClient {
+                            encryption: UInt8? = nil, tunnelHost: String? = nil) async throws -> RTMPTestClient {
         let state = NIOLockedValueBox(ClientState())
         let encoder = NIOLockedValueBox(ChunkEncoder())
         let handshake = ClientHandshakeHandler(digest: digestHandshake, encryption: encryption)
@@ -65,6 +67,10 @@ public final class RTMPTestClient: Sendable {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tunnelHost {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(RTMPTClientTunnel(host: tunnelHost))
+                    }
                     try channel.pipeline.syncOperations.addHandler(handshake)
                     try channel.pipeline.syncOperations.addHandler(ClientMessageHandler(state: state, encoder: encoder))
                 }

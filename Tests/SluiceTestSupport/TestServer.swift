@@ -4,10 +4,14 @@ import NIOPosix
 import SluiceMedia
 import SluiceRTMP
 
-/// An RTMP server on an ephemeral loopback port, serving a bucket root, for one test.
+/// An RTMP server on an ephemeral loopback port, serving a bucket root, for one test;
+/// with `http`, the public HTTP port beside it (RTMPT, and RTMP on that port too).
 public final class TestServer: Sendable {
     public let server: RTMPServer
     public let port: Int
+    /// The public HTTP port, when started with `http`.
+    public let httpPort: Int?
+    private let http: PublicHTTPServer?
     private let threadPool: NIOThreadPool
 
     public var url: String { "rtmp://127.0.0.1:\(port)/cfx/st" }
@@ -16,7 +20,7 @@ public final class TestServer: Sendable {
 
     public static func start(
         bucketRoot: String, configure: (inout RTMPServerConfiguration) -> Void = { _ in },
-        router: any ConnectRouter = SingleBucketRouter(bucket: "media")
+        router: any ConnectRouter = SingleBucketRouter(bucket: "media"), http: Bool = false
     ) async throws -> TestServer {
         var configuration = RTMPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.shutdownGrace = 0.2
@@ -29,16 +33,26 @@ public final class TestServer: Sendable {
             configuration: configuration, resolver: MediaResolver(library: FolderMediaLibrary(root: bucketRoot)),
             router: router, group: MultiThreadedEventLoopGroup.singleton, threadPool: threadPool, logger: logger)
         let port = try await server.start()
-        return TestServer(server: server, port: port, threadPool: threadPool)
+        var publicHTTP: PublicHTTPServer?
+        var httpPort: Int?
+        if http {
+            let listener = PublicHTTPServer(group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            httpPort = try await listener.start(host: "127.0.0.1", port: 0, rtmp: server)
+            publicHTTP = listener
+        }
+        return TestServer(server: server, port: port, httpPort: httpPort, http: publicHTTP, threadPool: threadPool)
     }
 
-    private init(server: RTMPServer, port: Int, threadPool: NIOThreadPool) {
+    private init(server: RTMPServer, port: Int, httpPort: Int?, http: PublicHTTPServer?, threadPool: NIOThreadPool) {
         self.server = server
         self.port = port
+        self.httpPort = httpPort
+        self.http = http
         self.threadPool = threadPool
     }
 
     public func stop() async {
+        await http?.shutdown()
         await server.shutdown()
         try? await threadPool.shutdownGracefully()
     }

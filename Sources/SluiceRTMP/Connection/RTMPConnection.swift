@@ -113,8 +113,10 @@ public final class RTMPConnection {
     /// - Parameters:
     ///   - now: monotonic milliseconds; every later call passes the same clock.
     ///   - peerAddress: the client's IP, for the rate-limited line a closed connection logs.
+    ///   - httpHost: the Host of the HTTP requests that carry the connection (RTMPT); it
+    ///     routes the connect as well as the tcUrl does.
     public init(configuration: RTMPServerConfiguration, router: any ConnectRouter, clientID: String,
-                logger: Logger, limitLog: LimitLog, peerAddress: String, now: UInt64,
+                logger: Logger, limitLog: LimitLog, peerAddress: String, now: UInt64, httpHost: String? = nil,
                 randomBytes: @escaping (Int) -> [UInt8] = HandshakeRandom.bytes) {
         self.configuration = configuration
         self.logger = logger
@@ -124,6 +126,7 @@ public final class RTMPConnection {
         phase = .handshake(ServerHandshake(randomBytes: randomBytes, epochMilliseconds: { epoch }))
         decoder = ChunkDecoder(limits: configuration.decoderLimits)
         session = RTMPSession(configuration: configuration.session, router: router, clientID: clientID)
+        session.httpHost = httpHost
         connectedAt = now
         lastInbound = now
         latestNow = now

@@ -5,9 +5,9 @@ import NIOPosix
 import SluiceHTTP
 import Synchronization
 
-/// The public HTTP listener (port 80, or 8080 when 80 cannot be bound). It carries the
-/// Flash cross-domain policy now; RTMPT and basic-distribution delivery join it, routed
-/// by Host.
+/// The public HTTP listener (port 80, or 8080 when 80 cannot be bound): the Flash
+/// cross-domain policy, RTMPT, and RTMP itself told apart by its first byte; `serve`
+/// adds basic-distribution delivery, routed by Host.
 public final class PublicHTTPServer: Sendable {
     /// CloudFront served a fixed allow-all policy for streaming distributions.
     public static let crossDomainPolicy = """
@@ -39,7 +39,7 @@ public final class PublicHTTPServer: Sendable {
     /// Binds `host:port` on the shared HTTP server core; returns the bound port.
     @discardableResult
     public func start(host: String, port: Int, rtmp: RTMPServer? = nil) async throws -> Int {
-        try await start(host: host, port: port, responder: PublicResponder(logger: logger), rtmp: rtmp)
+        try await start(host: host, port: port, responder: PublicResponder(logger: logger, tunnel: rtmp?.makeTunnel()), rtmp: rtmp)
     }
 
     /// The same, answering with `responder` (the server's site: distributions by Host).
@@ -69,12 +69,17 @@ public final class PublicHTTPServer: Sendable {
     }
 }
 
-/// What the public port answers today: the cross-domain policy.
+/// What the public port answers without distributions: the cross-domain policy, and
+/// RTMPT when the RTMP server is given.
 struct PublicResponder: HTTPResponder {
     let logger: Logger
+    let tunnel: RTMPTunnel?
 
     func respond(to head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        if head.method == .POST, let tunnel, let command = RTMPTunnel.Command(path: path) {
+            return await tunnel.respond(to: command, host: HostHeader.name(head.headers.first(name: "host")), connection: connection, context: context)
+        }
         if path == "/crossdomain.xml", head.method == .GET || head.method == .HEAD {
             return .data(.ok, [("Content-Type", "text/x-cross-domain-policy")], PublicHTTPServer.crossDomainPolicy)
         }

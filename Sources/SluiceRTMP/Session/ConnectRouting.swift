@@ -5,12 +5,16 @@ public struct ConnectRequest: Sendable {
     public var tcUrl: String?
     public var pageUrl: String?
     public var flashVersion: String?
+    /// The Host header (without port) of the HTTP requests carrying an RTMPT
+    /// connection; nil over TCP.
+    public var httpHost: String?
 
-    public init(app: String, tcUrl: String?, pageUrl: String? = nil, flashVersion: String? = nil) {
+    public init(app: String, tcUrl: String?, pageUrl: String? = nil, flashVersion: String? = nil, httpHost: String? = nil) {
         self.app = app
         self.tcUrl = tcUrl
         self.pageUrl = pageUrl
         self.flashVersion = flashVersion
+        self.httpHost = httpHost
     }
 }
 

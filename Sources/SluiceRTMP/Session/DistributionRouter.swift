@@ -23,6 +23,9 @@ public struct RoutingTable: Sendable, Equatable {
         self.defaultBucket = defaultBucket
     }
 
+    /// True when a distribution claims `host`.
+    func names(_ host: String) -> Bool { hosts[host.lowercased()] != nil }
+
     func route(host: String) -> Result<StreamRoute, ConnectRejection> {
         switch hosts[host.lowercased()] {
         case .streaming(let bucket, let id)?: return .success(StreamRoute(bucket: bucket, distributionID: id))
@@ -49,7 +52,15 @@ public final class DistributionRouter: ConnectRouter {
     }
 
     public func route(_ request: ConnectRequest, tcUrl: TcURL) -> Result<StreamRoute, ConnectRejection> {
-        let decision = table.withLock { $0.route(host: tcUrl.host) }
+        let decision = table.withLock { table in
+            // Over RTMPT the Host header names a distribution too. The tcUrl decides when
+            // its host is one; the Host header when only it is (a player whose tcUrl holds
+            // an address, or a proxy's name).
+            if let httpHost = request.httpHost, !httpHost.isEmpty, !table.names(tcUrl.host), table.names(httpHost) {
+                return table.route(host: httpHost)
+            }
+            return table.route(host: tcUrl.host)
+        }
         guard case .success = decision else { return decision }
         guard TcURL.isStreamingApplication(request.app.isEmpty ? tcUrl.application : request.app) else {
             return .failure(.invalidInstance(request.app))

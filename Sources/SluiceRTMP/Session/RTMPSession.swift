@@ -105,6 +105,9 @@ public struct RTMPSession {
     public private(set) var peerWindowSize: UInt32 = 0
     public private(set) var lastAcknowledged: UInt64 = 0
 
+    /// The Host of the HTTP requests carrying the connection (RTMPT); nil over TCP.
+    public var httpHost: String?
+
     public init(configuration: Configuration = Configuration(), router: any ConnectRouter, clientID: String) {
         self.configuration = configuration
         self.router = router
@@ -283,7 +286,8 @@ public struct RTMPSession {
             app: properties["app"]?.stringValue ?? "",
             tcUrl: properties["tcUrl"]?.stringValue,
             pageUrl: properties["pageUrl"]?.stringValue,
-            flashVersion: properties["flashVer"]?.stringValue)
+            flashVersion: properties["flashVer"]?.stringValue,
+            httpHost: httpHost)
         connectRequest = request
         let decision: Result<StreamRoute, ConnectRejection>
         if let text = request.tcUrl, let tcUrl = TcURL(text) {

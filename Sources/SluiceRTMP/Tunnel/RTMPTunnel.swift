@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import SluiceHTTP
 import SluiceMedia
@@ -27,12 +28,27 @@ public final class RTMPTunnel: Sendable {
 
     init(configuration: RTMPServerConfiguration, router: any ConnectRouter, resolver: MediaResolver, threadPool: NIOThreadPool,
          logger: Logger, limitLog: LimitLog) {
-        self.configuration = configuration
+        self.configuration = Self.tunnelled(configuration)
         self.router = router
         self.resolver = resolver
         self.threadPool = threadPool
         self.logger = logger
         self.limitLog = limitLog
+    }
+
+    /// The RTMP settings of a tunnelled connection: acknowledgements asked for only every
+    /// 2 GB, where TCP clients ack every 2.5 MB. Over the tunnel each client message is a
+    /// POST whose answer lands right behind the answer being read, and librtmp reads
+    /// answers through a fixed 16 KB buffer: when one ends within the next answer's
+    /// header, its next read asks for 0 bytes, gets 0, and it drops the stream as closed
+    /// (one in three 10 MB downloads did). A downloading client's acks were nearly all of
+    /// those POSTs. librtmp acks after a tenth of the peer bandwidth (read as a signed
+    /// 32-bit number), FFmpeg after the window.
+    static func tunnelled(_ configuration: RTMPServerConfiguration) -> RTMPServerConfiguration {
+        var tunnelled = configuration
+        tunnelled.session.windowAcknowledgementSize = UInt32(Int32.max)
+        tunnelled.session.peerBandwidth = UInt32(Int32.max)
+        return tunnelled
     }
 
     public enum Command: Equatable, Sendable {
@@ -56,18 +72,43 @@ public final class RTMPTunnel: Sendable {
         }
     }
 
+    /// An RTMPT request on the HTTP port: its body (RTMP bytes, at most 1 MB) to the
+    /// session, the session's polling byte and bytes back, as `application/x-fcs`.
+    /// `host` is the request's Host (no port): a session routes by it as well as by tcUrl.
+    public func respond(to command: Command, host: String, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
+        var body = ByteBuffer()
+        do {
+            while let part = try await connection.nextBodyPart() {
+                guard body.readableBytes + part.readableBytes <= 1 << 20 else {
+                    return .data(.payloadTooLarge, [("Content-Type", "text/plain; charset=utf-8")], "413 RTMPT request body over 1 MB\n")
+                }
+                var part = part
+                body.writeBuffer(&part)
+            }
+        } catch {
+            return .data(.badRequest, [("Content-Type", "text/plain; charset=utf-8")], "400 the request body did not arrive whole\n")
+        }
+        guard let answer = await handle(command, body: body, peer: context.peer?.ipAddress ?? "?", host: host) else {
+            return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], "404 no such RTMPT session\n")
+        }
+        return .bytes(.ok, [("Content-Type", "application/x-fcs"), ("Cache-Control", "no-cache")], answer)
+    }
+
     /// The answer to one tunnel request: nil when the session is unknown (404).
-    public func handle(_ command: Command, body: ByteBuffer, peer: String) async -> ByteBuffer? {
+    public func handle(_ command: Command, body: ByteBuffer, peer: String, host: String? = nil) async -> ByteBuffer? {
         let now = RTMPConnectionHandler.now()
         sweep(now: now)
         switch command {
         case .ident:
             return ByteBuffer(string: "\(peer)\n")
         case .open:
-            return open(peer: peer, now: now).map { ByteBuffer(string: $0 + "\n") }
+            return open(peer: peer, host: host, now: now).map { ByteBuffer(string: $0 + "\n") }
         case .send(let id), .idle(let id):
             guard let session = session(id, peer: peer) else { return nil }
-            let answer = await session.exchange(body, now: now)
+            // An idle's body is a filler byte (librtmp sends one zero), not RTMP: fed in,
+            // it would start a bogus chunk, and under RTMPTE take a byte of keystream.
+            let rtmpBytes = command == .idle(session: id) ? ByteBuffer() : body
+            let answer = await session.exchange(rtmpBytes, now: now)
             if await session.isClosed { remove(id) }
             return answer
         case .close(let id):
@@ -78,14 +119,14 @@ public final class RTMPTunnel: Sendable {
         }
     }
 
-    private func open(peer: String, now: UInt64) -> String? {
+    private func open(peer: String, host: String?, now: UInt64) -> String? {
         let number = nextClient.add(1, ordering: .relaxed).oldValue
         let id = String(UInt64.random(in: 1...UInt64.max), radix: 16) + String(number, radix: 16)
         var connectionLogger = logger
         connectionLogger[metadataKey: "client"] = "t\(number)"
         connectionLogger[metadataKey: "peer"] = "\(peer)"
         let connection = RTMPConnection(configuration: configuration, router: router, clientID: String(number, radix: 16), logger: connectionLogger,
-                                        limitLog: limitLog, peerAddress: peer, now: now)
+                                        limitLog: limitLog, peerAddress: peer, now: now, httpHost: host)
         let session = RTMPTSession(connection: connection, peer: peer, resolver: resolver, threadPool: threadPool, now: now)
         let added = sessions.withLock { sessions -> Bool in
             guard sessions.count < maximumSessions else { return false }
