@@ -58,6 +58,23 @@ final class EncryptionTests: XCTestCase {
         }
     }
 
+    /// The pool hands out pairs made on another thread, each once, and makes one on the
+    /// spot when it is empty; every pair agrees with a peer.
+    func testTheKeyPoolFillsAheadAndNeverRepeatsAPair() async throws {
+        let pool = DiffieHellmanPool(capacity: 8)
+        XCTAssertEqual(pool.available, 0)
+        let spot = pool.take()  // empty: made here, and a refill starts
+        let deadline = Date().addingTimeInterval(30)
+        while pool.available < 8, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        XCTAssertEqual(pool.available, 8, "the background refill fills the pool")
+        let taken = (0..<12).map { _ in pool.take() } + [spot]
+        XCTAssertEqual(Set(taken.map(\.publicKey)).count, taken.count, "a pair serves one connection only")
+        let peer = DiffieHellman()
+        for pair in taken {
+            XCTAssertEqual(pair.sharedSecret(with: peer.publicKey), peer.sharedSecret(with: pair.publicKey))
+        }
+    }
+
     func testDiffieHellmanAgreesAndRefusesDegenerateKeys() {
         // A known answer, computed independently: 2^x mod p for this private key.
         let fixed = DiffieHellman(privateKey: Array(1...32))

@@ -44,7 +44,7 @@ public struct ServerHandshake {
     public init(
         randomBytes: @escaping (Int) -> [UInt8] = HandshakeRandom.bytes,
         epochMilliseconds: @escaping () -> UInt32 = { 0 },
-        makeKeyPair: @escaping () -> DiffieHellman = { DiffieHellman() }
+        makeKeyPair: @escaping () -> DiffieHellman = { DiffieHellmanPool.shared.take() }
     ) {
         self.randomBytes = randomBytes
         self.epochMilliseconds = epochMilliseconds
