@@ -92,10 +92,76 @@ class Reader:
                 return st["type"], data
 
 
-def first_video_seconds(host, port, name, tc_host=None):
+class Tunnel:
+    """RTMPT as a socket, pipelined as librtmp does it: each send is a POST /send written
+    at once, answers are read in order when bytes are wanted (after their polling byte),
+    and an idle goes out only when no answer is awaited. One keep-alive connection."""
+
+    def __init__(self, host, port):
+        self.host = f"{host}:{port}"
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.awaited = 0
+        self.sequence = 0
+        self.pending = bytearray()
+        self.post("/open/1", b"\x00")
+        self.session = self.answer().decode().strip()
+
+    def post(self, path, body):
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/x-fcs\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n")
+        self.sock.sendall(head.encode() + body)
+        self.awaited += 1
+
+    def fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def answer(self):
+        while (end := self.buf.find(b"\r\n\r\n")) < 0:
+            self.fill()
+        head = bytes(self.buf[:end]).decode("latin-1")
+        if not head.startswith("HTTP/1.1 200"):
+            raise EOFError(head.split("\r\n")[0])
+        length = next(int(line.split(":", 1)[1]) for line in head.split("\r\n") if line.lower().startswith("content-length:"))
+        while len(self.buf) < end + 4 + length:
+            self.fill()
+        body = bytes(self.buf[end + 4:end + 4 + length])
+        del self.buf[:end + 4 + length]
+        self.awaited -= 1
+        return body
+
+    def command(self, verb, body):
+        self.sequence += 1
+        self.post(f"/{verb}/{self.session}/{self.sequence}", body)
+
+    def sendall(self, data):
+        self.command("send", data)
+
+    def recv(self, n):
+        while not self.pending:
+            if not self.awaited:
+                self.command("idle", b"\x00")
+            self.pending += self.answer()[1:]
+        out = bytes(self.pending[:n])
+        del self.pending[:n]
+        return out
+
+    def close(self):
+        self.sock.close()
+
+
+def first_video_seconds(host, port, name, tc_host=None, tunnel=False):
+    """Connect to first video message; `tunnel` speaks RTMPT to an HTTP port."""
     start = time.monotonic()
-    sock = socket.create_connection((host, port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tunnel:
+        sock = Tunnel(host, port)
+    else:
+        sock = socket.create_connection((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(b"\x03" + bytes(1536))
     reader = Reader(sock)
     s0s1 = reader.take(1537)
@@ -104,7 +170,7 @@ def first_video_seconds(host, port, name, tc_host=None):
     # What librtmp sends for rtmp://HOST:PORT/cfx/st -y NAME: app "cfx" (both servers take it).
     # tc_host: the name the player asked for (a distribution's domain), as with
     # rtmpdump -t rtmp://DOMAIN/cfx/st while connecting to HOST.
-    tc_url = f"rtmp://{tc_host or host}:{port}/cfx"
+    tc_url = f"{'rtmpt' if tunnel else 'rtmp'}://{tc_host or host}:{port}/cfx"
     connect = amf_string("connect") + amf_number(1) + amf_object([
         ("app", amf_string("cfx")), ("tcUrl", amf_string(tc_url)), ("flashVer", amf_string("LNX 10,0,32,18")),
         ("capabilities", amf_number(15)), ("audioCodecs", amf_number(3191)), ("videoCodecs", amf_number(252)),

@@ -17,6 +17,10 @@ public protocol HTTPResponder: Sendable {
     /// `ImmediateReply`); nil sends the request the ordinary way. Asked only when the
     /// server's configuration has `immediateAnswers`.
     func respondImmediately(to head: HTTPRequestHead, context: HTTPRequestContext) -> (ImmediateReply, Answer)?
+    /// A request whose body, once in, is answered on the event loop (see
+    /// `EventLoopExchange`); nil sends it the ordinary way. Asked only when the server's
+    /// configuration has `immediateAnswers`.
+    func exchangeOnEventLoop(for head: HTTPRequestHead, context: HTTPRequestContext) -> EventLoopExchange<Answer>?
 }
 
 /// A reply and whatever the responder wants to remember of it for its log.

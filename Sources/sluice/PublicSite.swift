@@ -74,6 +74,11 @@ struct PublicSite: HTTPResponder {
         }
     }
 
+    /// RTMPT polls, answered on the event loop.
+    func exchangeOnEventLoop(for head: HTTPRequestHead, context: HTTPRequestContext) -> EventLoopExchange<HTTPReply>? {
+        tunnel?.exchange(for: head, host: HostHeader.name(head.headers.first(name: "host")), context: context)
+    }
+
     func written(_ answer: HTTPReply, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration) {
         logger.debug("HTTP \(head.method) \(head.uri.prefix(200)) -> \(answer.status.code)")
         let hostHeader = head.headers.first(name: "host") ?? ""

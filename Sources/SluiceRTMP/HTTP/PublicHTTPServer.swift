@@ -86,6 +86,10 @@ struct PublicResponder: HTTPResponder {
         return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], "Not Found\n")
     }
 
+    func exchangeOnEventLoop(for head: HTTPRequestHead, context: HTTPRequestContext) -> EventLoopExchange<HTTPReply>? {
+        tunnel?.exchange(for: head, host: HostHeader.name(head.headers.first(name: "host")), context: context)
+    }
+
     func written(_ answer: HTTPReply, for head: HTTPRequestHead, context: HTTPRequestContext, elapsed: Duration) {
         logger.debug("HTTP \(head.method) \(head.uri) -> \(answer.status.code)")
     }

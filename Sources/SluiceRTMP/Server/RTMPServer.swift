@@ -11,7 +11,7 @@ public final class RTMPServer: Sendable {
     public let configuration: RTMPServerConfiguration
     let resolver: MediaResolver
     let router: any ConnectRouter
-    private let group: any EventLoopGroup
+    let group: any EventLoopGroup
     let threadPool: NIOThreadPool
     let logger: Logger
     let limitLog: LimitLog

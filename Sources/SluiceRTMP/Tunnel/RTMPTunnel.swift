@@ -8,10 +8,14 @@ import Synchronization
 
 /// RTMPT: the RTMP conversation carried by HTTP POSTs on the public port (`/open/1`,
 /// `/send/SESSION/SEQ`, `/idle/SESSION/SEQ`, `/close/SESSION/SEQ`), for players behind
-/// proxies that pass only HTTP. Each session drives a channel-free `RTMPConnection`, as
-/// the TCP handler does; RTMPTE is RTMPE inside it and needs nothing more here.
+/// proxies that pass only HTTP. Each session drives a channel-free `RTMPConnection` on
+/// the event loop of the HTTP connection that opened it, as the TCP handler does, and a
+/// poll is answered on that loop (`EventLoopExchange`); RTMPTE is RTMPE inside it and
+/// needs nothing more here.
 public final class RTMPTunnel: Sendable {
     let configuration: RTMPServerConfiguration
+    /// Where sessions opened by callers without an event loop of their own live.
+    let group: any EventLoopGroup
     let router: any ConnectRouter
     let resolver: MediaResolver
     let threadPool: NIOThreadPool
@@ -26,9 +30,10 @@ public final class RTMPTunnel: Sendable {
     /// The most sessions at once (each holds an RTMP connection).
     var maximumSessions: Int { configuration.maximumConnections }
 
-    init(configuration: RTMPServerConfiguration, router: any ConnectRouter, resolver: MediaResolver, threadPool: NIOThreadPool,
-         logger: Logger, limitLog: LimitLog) {
+    init(configuration: RTMPServerConfiguration, group: any EventLoopGroup, router: any ConnectRouter, resolver: MediaResolver,
+         threadPool: NIOThreadPool, logger: Logger, limitLog: LimitLog) {
         self.configuration = Self.tunnelled(configuration)
+        self.group = group
         self.router = router
         self.resolver = resolver
         self.threadPool = threadPool
@@ -72,14 +77,28 @@ public final class RTMPTunnel: Sendable {
         }
     }
 
-    /// An RTMPT request on the HTTP port: its body (RTMP bytes, at most 1 MB) to the
-    /// session, the session's polling byte and bytes back, as `application/x-fcs`.
-    /// `host` is the request's Host (no port): a session routes by it as well as by tcUrl.
+    /// The largest request body a poll may carry.
+    static let maximumBody = 1 << 20
+
+    /// An RTMPT request on the HTTP port, answered on the connection's event loop once its
+    /// body is in; nil for any other request. `host` routes as well as the tcUrl does.
+    public func exchange(for head: HTTPRequestHead, host: String, context: HTTPRequestContext) -> EventLoopExchange<HTTPReply>? {
+        guard head.method == .POST, let command = Command(path: Self.path(head.uri)) else { return nil }
+        let peer = context.peer?.ipAddress ?? "?"
+        return EventLoopExchange(maximumBody: Self.maximumBody) { body, eventLoop in
+            self.answer(command, body: body, peer: peer, host: host, on: eventLoop).map { reply in
+                let headers = [("Content-Type", reply.status == .ok ? "application/x-fcs" : "text/plain; charset=utf-8"), ("Cache-Control", "no-cache")]
+                return (ImmediateReply(status: reply.status, headers: headers, body: reply.body), .bytes(reply.status, headers, reply.body))
+            }
+        }
+    }
+
+    /// The same request the ordinary way (a body without a Content-Length, or too large).
     public func respond(to command: Command, host: String, connection: HTTPConnection, context: HTTPRequestContext) async -> HTTPReply {
         var body = ByteBuffer()
         do {
             while let part = try await connection.nextBodyPart() {
-                guard body.readableBytes + part.readableBytes <= 1 << 20 else {
+                guard body.readableBytes + part.readableBytes <= Self.maximumBody else {
                     return .data(.payloadTooLarge, [("Content-Type", "text/plain; charset=utf-8")], "413 RTMPT request body over 1 MB\n")
                 }
                 var part = part
@@ -88,38 +107,57 @@ public final class RTMPTunnel: Sendable {
         } catch {
             return .data(.badRequest, [("Content-Type", "text/plain; charset=utf-8")], "400 the request body did not arrive whole\n")
         }
-        guard let answer = await handle(command, body: body, peer: context.peer?.ipAddress ?? "?", host: host) else {
-            return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], "404 no such RTMPT session\n")
-        }
-        return .bytes(.ok, [("Content-Type", "application/x-fcs"), ("Cache-Control", "no-cache")], answer)
+        let reply = try? await answer(command, body: body, peer: context.peer?.ipAddress ?? "?", host: host, on: group.next()).get()
+        guard let reply, reply.status == .ok else { return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], Self.unknownSession) }
+        return .bytes(.ok, [("Content-Type", "application/x-fcs"), ("Cache-Control", "no-cache")], reply.body)
     }
 
-    /// The answer to one tunnel request: nil when the session is unknown (404).
-    public func handle(_ command: Command, body: ByteBuffer, peer: String, host: String? = nil) async -> ByteBuffer? {
+    static let unknownSession = "404 no such RTMPT session\n"
+
+    private func answer(_ command: Command, body: ByteBuffer, peer: String, host: String, on eventLoop: any EventLoop)
+        -> EventLoopFuture<(status: HTTPResponseStatus, body: ByteBuffer)> {
+        exchange(command, body: body, peer: peer, host: host, on: eventLoop).map { answer in
+            answer.map { (.ok, $0) } ?? (.notFound, ByteBuffer(string: Self.unknownSession))
+        }
+    }
+
+    /// The answer to one tunnel request, on `eventLoop`: nil when the session is unknown
+    /// (404). A session opened here lives on `eventLoop`.
+    public func exchange(_ command: Command, body: ByteBuffer, peer: String, host: String? = nil, on eventLoop: any EventLoop)
+        -> EventLoopFuture<ByteBuffer?> {
         let now = RTMPConnectionHandler.now()
         sweep(now: now)
         switch command {
         case .ident:
-            return ByteBuffer(string: "\(peer)\n")
+            return eventLoop.makeSucceededFuture(ByteBuffer(string: "\(peer)\n"))
         case .open:
-            return open(peer: peer, host: host, now: now).map { ByteBuffer(string: $0 + "\n") }
+            return eventLoop.makeSucceededFuture(open(peer: peer, host: host, on: eventLoop, now: now).map { ByteBuffer(string: $0 + "\n") })
         case .send(let id), .idle(let id):
-            guard let session = session(id, peer: peer) else { return nil }
+            guard let session = session(id, peer: peer) else { return eventLoop.makeSucceededFuture(nil) }
             // An idle's body is a filler byte (librtmp sends one zero), not RTMP: fed in,
             // it would start a bogus chunk, and under RTMPTE take a byte of keystream.
             let rtmpBytes = command == .idle(session: id) ? ByteBuffer() : body
-            let answer = await session.exchange(rtmpBytes, now: now)
-            if await session.isClosed { remove(id) }
-            return answer
+            return session.exchange(rtmpBytes).map { answer, closed in
+                if closed { self.remove(id) }
+                return answer
+            }.hop(to: eventLoop)
         case .close(let id):
-            guard let session = session(id, peer: peer) else { return nil }
-            await session.close()
+            guard let session = session(id, peer: peer) else { return eventLoop.makeSucceededFuture(nil) }
             remove(id)
-            return ByteBuffer(bytes: [0])
+            return session.close().map { ByteBuffer(bytes: [0]) }.hop(to: eventLoop)
         }
     }
 
-    private func open(peer: String, host: String?, now: UInt64) -> String? {
+    /// The same, for callers without an event loop (tests, the fuzzer).
+    public func handle(_ command: Command, body: ByteBuffer, peer: String, host: String? = nil) async -> ByteBuffer? {
+        (try? await exchange(command, body: body, peer: peer, host: host, on: group.next()).get()) ?? nil
+    }
+
+    static func path(_ uri: String) -> String {
+        uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+    }
+
+    private func open(peer: String, host: String?, on eventLoop: any EventLoop, now: UInt64) -> String? {
         let number = nextClient.add(1, ordering: .relaxed).oldValue
         let id = String(UInt64.random(in: 1...UInt64.max), radix: 16) + String(number, radix: 16)
         var connectionLogger = logger
@@ -127,7 +165,7 @@ public final class RTMPTunnel: Sendable {
         connectionLogger[metadataKey: "peer"] = "\(peer)"
         let connection = RTMPConnection(configuration: configuration, router: router, clientID: String(number, radix: 16), logger: connectionLogger,
                                         limitLog: limitLog, peerAddress: peer, now: now, httpHost: host)
-        let session = RTMPTSession(connection: connection, peer: peer, resolver: resolver, threadPool: threadPool, now: now)
+        let session = RTMPTSession(connection: connection, peer: peer, eventLoop: eventLoop, resolver: resolver, threadPool: threadPool, now: now)
         let added = sessions.withLock { sessions -> Bool in
             guard sessions.count < maximumSessions else { return false }
             sessions[id] = session
@@ -157,95 +195,17 @@ public final class RTMPTunnel: Sendable {
         let stale = sessions.withLock { sessions in sessions.filter { now &- $0.value.lastUsed.load(ordering: .relaxed) > Self.idleLimit } }
         for (id, session) in stale {
             remove(id)
-            Task { await session.close() }
+            _ = session.close()
         }
     }
 
     public var sessionCount: Int { sessions.withLock { $0.count } }
 }
 
-/// One tunnelled connection. An actor: a player's polls for one session are answered one
-/// at a time, in order.
-actor RTMPTSession {
-    let connection: RTMPConnection
-    nonisolated let peer: String
-    let resolver: MediaResolver
-    let threadPool: NIOThreadPool
-    nonisolated let lastUsed: Atomic<UInt64>
-    private(set) var isClosed = false
-    /// The polling byte each answer starts with: 1 while data flows, doubled after every
-    /// ten empty answers up to 32, as Red5 does (the client waits longer between idles).
-    private var delay: UInt8 = 1
-    private var emptyAnswers = 0
-    /// The most RTMP bytes one answer carries: what a poll takes is bounded, as a socket's
-    /// buffer bounds what TCP takes; the playback's own pacing keeps the rest back.
-    static let answerLimit = 256 * 1024
-
-    init(connection: RTMPConnection, peer: String, resolver: MediaResolver, threadPool: NIOThreadPool, now: UInt64) {
-        self.connection = connection
-        self.peer = peer
-        self.resolver = resolver
-        self.threadPool = threadPool
-        lastUsed = Atomic(now)
-    }
-
-    /// Hands the client's bytes to the connection, lets it run, and answers with the
-    /// polling byte and what it has to send.
-    func exchange(_ body: ByteBuffer, now: UInt64) async -> ByteBuffer {
-        lastUsed.store(now, ordering: .relaxed)
-        guard !isClosed else { return ByteBuffer(bytes: [0]) }
-        if body.readableBytes > 0 { connection.receive(body, now: now) }
-        connection.wake(now: now)
-        await openRequestedMedia()
-        var answer = ByteBuffer(bytes: [0])
-        collect(into: &answer)
-        while connection.closeRequest == nil, answer.readableBytes < Self.answerLimit, connection.pump(now: RTMPConnectionHandler.now()) {
-            collect(into: &answer)
-        }
-        collect(into: &answer)
-        if connection.closeRequest != nil {
-            isClosed = true
-            connection.disconnected()
-        }
-        if answer.readableBytes > 1 {
-            delay = 1
-            emptyAnswers = 0
-        } else {
-            emptyAnswers += 1
-            if emptyAnswers >= 10 {
-                delay = min(delay * 2, 32)
-                emptyAnswers = 0
-            }
-        }
-        answer.setInteger(delay, at: answer.readerIndex)
-        return answer
-    }
-
-    private func collect(into answer: inout ByteBuffer) {
-        if var output = connection.takeOutput() { answer.writeBuffer(&output) }
-    }
-
-    /// A first open scans the file: on the thread pool.
-    private func openRequestedMedia() async {
-        while case let requests = connection.takeMediaOpenRequests(), !requests.isEmpty {
-            for request in requests {
-                let resolver = self.resolver
-                let opened = (try? await threadPool.runIfActive { resolver.open(request.name, route: request.route) }) ?? nil
-                connection.mediaOpened(request.id, opened ?? .failure(.notFound), now: RTMPConnectionHandler.now())
-            }
-        }
-    }
-
-    func close() {
-        guard !isClosed else { return }
-        isClosed = true
-        connection.disconnected()
-    }
-}
-
 extension RTMPServer {
     /// RTMPT on the public port, with this server's settings, routing and media.
     public func makeTunnel() -> RTMPTunnel {
-        RTMPTunnel(configuration: configuration, router: router, resolver: resolver, threadPool: threadPool, logger: logger, limitLog: limitLog)
+        RTMPTunnel(configuration: configuration, group: group, router: router, resolver: resolver, threadPool: threadPool, logger: logger,
+                   limitLog: limitLog)
     }
 }
