@@ -55,8 +55,9 @@ final class HTTPLimitsTests: XCTestCase {
         XCTAssertEqual(answers["per-ip-8"], "3", "5 of 8 connections from one address are kept")
     }
 
-    /// With RTMP sharing the port (the first byte decides), HTTP keeps every limit, and
-    /// an RTMP client on the same port still plays.
+    /// With RTMP sharing the port (the first byte decides), HTTP keeps every limit, RTMPT
+    /// polls too (answered on the event loop, pipelined among other requests, in order),
+    /// and an RTMP client on the same port still plays.
     func testTheLimitsHoldWhenRTMPSharesThePort() async throws {
         var logger = Logger(label: "sluice-http-limits")
         logger.logLevel = .critical
@@ -67,8 +68,12 @@ final class HTTPLimitsTests: XCTestCase {
                                       maximumConnections: 100, maximumConnectionsPerAddress: 5)
         let port = try await server.start(host: "127.0.0.1", port: 0, rtmp: rtmp.server)
         addTeardownBlock { await server.shutdown() }
-        let answers = try await run(port: port, ["ok", "long-uri", "garbage", "slow-head", "slowloris", "idle-keep-alive", "ok"])
+        let answers = try await run(port: port, ["ok", "long-uri", "garbage", "slow-head", "slowloris", "idle-keep-alive", "slow-tunnel-body",
+                                                 "big-tunnel-body", "pipelined", "ok"])
         XCTAssertEqual(answers["ok"], "200")
+        XCTAssertEqual(answers["slow-tunnel-body"], "408")
+        XCTAssertEqual(answers["big-tunnel-body"], "413")
+        XCTAssertEqual(answers["pipelined"], "200:policy,200:ident,200:ident,200:session,404:other,200:policy")
         XCTAssertEqual(answers["long-uri"], "414")
         XCTAssertEqual(answers["garbage"], "400")
         XCTAssertEqual(answers["slow-head"], "408")

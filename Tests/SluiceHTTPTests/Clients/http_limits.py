@@ -101,6 +101,45 @@ def check(name):
         result = answer(s, 8)
         s.close()
         return result
+    if name == "slow-tunnel-body":
+        # An RTMPT poll whose body stops short: the body deadline holds there too.
+        s = connect()
+        s.sendall(b"POST /send/x/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        result = answer(s, 8)
+        s.close()
+        return result
+    if name == "big-tunnel-body":
+        return send(b"POST /send/x/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + bytes(2_000_000))
+    if name == "pipelined":
+        # Requests answered three ways (the async path, on the event loop, an RTMPT poll
+        # with a chunked body that takes the async path), sent at once: the answers come
+        # back in request order. Prints each answer's status and what it was.
+        s = connect()
+        policy = b"GET /crossdomain.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+        ident = b"POST /fcs/ident2 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n\x00"
+        chunked = b"POST /fcs/ident2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\x00\r\n0\r\n\r\n"
+        opened = b"POST /open/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n\x00"
+        unknown = b"POST /idle/nosuchsession/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n\x00"
+        s.sendall(policy + ident + chunked + opened + unknown + policy)
+        s.settimeout(5)
+        data, kinds = b"", []
+        while len(kinds) < 6:
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                head = data[:end].decode("latin-1")
+                length = int(next(line.split(":")[1] for line in head.split("\r\n") if line.lower().startswith("content-length")))
+                if len(data) >= end + 4 + length:
+                    body = data[end + 4:end + 4 + length]
+                    kind = "policy" if body.startswith(b"<?xml") else "ident" if body == b"127.0.0.1\n" else "session" if body.strip().isalnum() else "other"
+                    kinds.append(head.split(" ")[1] + ":" + kind)
+                    data = data[end + 4 + length:]
+                    continue
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return ",".join(kinds)
     if name.startswith("per-ip-"):
         # Opens N sockets at once and counts those closed without an answer.
         count = int(name[len("per-ip-"):])
