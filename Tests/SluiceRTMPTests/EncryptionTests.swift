@@ -58,29 +58,20 @@ final class EncryptionTests: XCTestCase {
         }
     }
 
-    /// The pool hands out pairs made on another thread, each once, and makes one on the
-    /// spot when it is empty; every pair agrees with a peer.
-    func testTheKeyPoolFillsAheadAndNeverRepeatsAPair() async throws {
-        let pool = DiffieHellmanPool(capacity: 8)
-        XCTAssertEqual(pool.available, 0)
-        let spot = pool.take()  // empty: made here, and a refill starts
-        let deadline = Date().addingTimeInterval(30)
-        while pool.available < 8, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        XCTAssertEqual(pool.available, 8, "the background refill fills the pool")
-        let taken = (0..<12).map { _ in pool.take() } + [spot]
-        XCTAssertEqual(Set(taken.map(\.publicKey)).count, taken.count, "a pair serves one connection only")
-        let peer = DiffieHellman()
-        for pair in taken {
-            XCTAssertEqual(pair.sharedSecret(with: peer.publicKey), peer.sharedSecret(with: pair.publicKey))
-        }
-    }
-
     func testDiffieHellmanAgreesAndRefusesDegenerateKeys() {
         // A known answer, computed independently: 2^x mod p for this private key.
         let fixed = DiffieHellman(privateKey: Array(1...32))
         XCTAssertEqual(fixed.publicKey.count, 128)
         XCTAssertEqual(Array(fixed.publicKey.prefix(32)), hex("76839f09c0905bcc31db54d185a29d7d0c3178a14ef77a56bf9bdeeb796b764f"))
         XCTAssertEqual(Array(fixed.publicKey.suffix(16)), hex("76cbca1f33a9144d5efe82341f719944"))
+
+        // Shared secrets against Python's pow(peer, x, p): a mid-range peer key, and the
+        // largest allowed one (p − 2) with an all-ones exponent.
+        XCTAssertEqual(fixed.sharedSecret(with: [UInt8](repeating: 0x5A, count: 128)),
+                       hex("5ab38425aee3d445657467fb8be25a46c4606c67d1b9e993fae3c15ed42c6351da00557eda3b1a3fa21bda8ca94c5a4c93c51c779567f91dea078b3a859e42dfcc14065537aa270a467329e90a95b32b65e4dd78e1bddc3e61dd651182d7980b23dad8bc2a28eb8a98e471ff1edf014cf0f03a277347ecec87d9968b0954ef9a"))
+        let allOnes = DiffieHellman(privateKey: [UInt8](repeating: 0xFF, count: 32))
+        XCTAssertEqual(allOnes.publicKey,
+                       hex("19e474e98599fb1b6aab89b253837bb1536b59b1486ed8b489137a7687787e0b88b14ad3998e9d5bc0835fd280368ef0b71f76a2f18a739a98121007551b4f351404db4cf1e9b9771c1e3eac9d9ca415098e9ebacd2f3fe0b17cb2fe14ebec6172ce41b4487694e5294056f36b315aed37a68fce5a2bc60ecc9213566dc41bf0"))
 
         let server = DiffieHellman(), client = DiffieHellman()
         let secret = server.sharedSecret(with: client.publicKey)

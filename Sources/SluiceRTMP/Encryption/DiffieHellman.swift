@@ -10,7 +10,10 @@ public struct DiffieHellman: Sendable {
     static let generator = BigUInt(2)
     public static let keySize = 128
 
-    private let privateKey: BigUInt
+    static let arithmetic = MontgomeryExponentiation(modulus: prime)
+
+    /// The private exponent, big-endian.
+    private let privateKey: [UInt8]
     public let publicKey: [UInt8]
 
     /// A new key pair. The private exponent has 256 bits: plenty for a 1024-bit group,
@@ -20,13 +23,13 @@ public struct DiffieHellman: Sendable {
     }
 
     private init(exponent: BigUInt) {
-        privateKey = exponent
-        publicKey = Self.fixedWidth(Self.generator.power(privateKey, modulus: Self.prime))
+        privateKey = [UInt8](exponent.serialize())
+        publicKey = Self.arithmetic.power(Self.generator, exponent: privateKey)
     }
 
     /// A key pair with the exponent 3, for the fuzzer only: the same checks and
-    /// arithmetic with two multiplications instead of some 380, which an instrumented
-    /// build needs to run more than a few inputs a second. Never for a connection: such
+    /// arithmetic with a handful of multiplications instead of some 340, which an
+    /// instrumented build needs to run more than a few inputs a second. Never for a connection: such
     /// a key is trivially broken.
     @_spi(Fuzzing) public static func weakKeyForFuzzing() -> DiffieHellman { weakKey }
 
@@ -38,12 +41,6 @@ public struct DiffieHellman: Sendable {
         guard peerKey.count == Self.keySize else { return nil }
         let peer = BigUInt(Data(peerKey))
         guard peer >= 2, peer <= Self.prime - 2 else { return nil }
-        return Self.fixedWidth(peer.power(privateKey, modulus: Self.prime))
-    }
-
-    /// A number as exactly 128 big-endian bytes.
-    static func fixedWidth(_ value: BigUInt) -> [UInt8] {
-        let bytes = [UInt8](value.serialize())
-        return [UInt8](repeating: 0, count: max(0, keySize - bytes.count)) + bytes.suffix(keySize)
+        return Self.arithmetic.power(peer, exponent: privateKey)
     }
 }

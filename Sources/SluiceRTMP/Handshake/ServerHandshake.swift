@@ -44,7 +44,7 @@ public struct ServerHandshake {
     public init(
         randomBytes: @escaping (Int) -> [UInt8] = HandshakeRandom.bytes,
         epochMilliseconds: @escaping () -> UInt32 = { 0 },
-        makeKeyPair: @escaping () -> DiffieHellman = { DiffieHellmanPool.shared.take() }
+        makeKeyPair: @escaping () -> DiffieHellman = { DiffieHellman() }
     ) {
         self.randomBytes = randomBytes
         self.epochMilliseconds = epochMilliseconds

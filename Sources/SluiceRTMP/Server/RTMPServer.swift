@@ -50,7 +50,6 @@ public final class RTMPServer: Sendable {
     /// connection to another loop, a thread wake-up on the way to every first video.
     @discardableResult
     public func start() async throws -> Int {
-        DiffieHellmanPool.shared.prefill()
         var port = configuration.port
         if port != 0 {
             // SO_REUSEPORT would let a second server (of the same user) share the port
