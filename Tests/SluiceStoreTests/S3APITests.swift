@@ -34,7 +34,7 @@ final class S3APITests: XCTestCase {
         XCTAssertTrue(result.output.contains("ALL OK"), result.output)
     }
 
-    /// `aws s3 mb/cp/ls/rm`, `aws s3api put-object-acl` and a 20 MB multipart copy, each
+    /// `aws s3 mb/cp/ls/rm`, `aws s3api put-object-acl` and `list-object-versions`, and a 20 MB multipart copy, each
     /// checked against what the store then holds.
     func testAWSCLI() async throws {
         let aws = try ExternalTool.require("aws", install: "pip install awscli")
@@ -76,6 +76,12 @@ final class S3APITests: XCTestCase {
         XCTAssertEqual(anonymous.output, "small\n200")
         let denied = try await ExternalTool.run(["curl", "-sS", "-o", "-", "-w", "%{http_code}", "http://127.0.0.1:\(port)/cli/videos/big.bin"])
         XCTAssertTrue(denied.output.contains("<Code>AccessDenied</Code>") && denied.output.hasSuffix("403"), denied.output)
+
+        // What a tool that empties a bucket first lists: every object as version "null".
+        let versions = try await run(["s3api", "list-object-versions", "--bucket", "cli", "--query", "Versions[].[Key,VersionId]",
+                                      "--output", "text"]).output
+        XCTAssertEqual(versions.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) },
+                       [["small.txt", "null"], ["videos/big.bin", "null"]], versions)
 
         _ = try await run(["s3", "rm", "s3://cli/small.txt"])
         XCTAssertThrowsError(try store.headObject(bucket: "cli", key: "small.txt"))

@@ -110,6 +110,12 @@ final class S3ProtocolTests: XCTestCase {
         XCTAssertEqual(route("DELETE", "/media/k?uploadId=U"), .abortMultipartUpload(bucket: "media", key: "k", uploadID: "U"))
         XCTAssertEqual(route("POST", "/media?delete"), .deleteObjects(bucket: "media"))
         XCTAssertEqual(route("PUT", "/media/k?acl"), .putObjectACL(bucket: "media", key: "k"))
+        XCTAssertEqual(route("GET", "/media?versions&prefix=a"), .listObjectVersions(bucket: "media"))
+        XCTAssertEqual(route("GET", "/media?versioning"), .getBucketVersioning(bucket: "media"))
+        XCTAssertEqual(route("PUT", "/media?versioning"), .notImplemented("bucket subresource"))
+        XCTAssertEqual(route("GET", "/media/k?versionId=null"), .getObject(bucket: "media", key: "k"))
+        XCTAssertEqual(route("DELETE", "/media/k?versionId=null"), .deleteObject(bucket: "media", key: "k"))
+        XCTAssertEqual(route("HEAD", "/media/k?versionId=3HL4kqtJ"), .invalidArgument("Invalid version id specified"))
     }
 
     func testRanges() {

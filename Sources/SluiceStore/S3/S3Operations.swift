@@ -58,6 +58,16 @@ extension S3RequestHandler {
         case .listObjects(let bucket, let version2):
             return try await listObjects(call, bucket: bucket, version2: version2)
 
+        case .listObjectVersions(let bucket):
+            return try await listObjectVersions(call, bucket: bucket)
+
+        case .getBucketVersioning(let bucket):
+            try await requireBucket(bucket)
+            var xml = S3XMLWriter()
+            xml.start("VersioningConfiguration", namespace: S3XMLWriter.namespace)
+            xml.end()
+            return .data(.ok, [], xml.text)
+
         case .listMultipartUploads(let bucket):
             var xml = S3XMLWriter()
             xml.start("ListMultipartUploadsResult", namespace: S3XMLWriter.namespace)
@@ -303,91 +313,38 @@ extension S3RequestHandler {
         return reply
     }
 
-    func listObjects(_ call: S3Call, bucket: String, version2: Bool) async throws -> S3Reply {
-        let prefix = call.parameter("prefix") ?? ""
-        let delimiter = call.parameter("delimiter").flatMap { $0.isEmpty ? nil : $0 }
-        let maxKeys = try call.parameter("max-keys").map { text -> Int in
-            guard let value = Int(text), value >= 0 else { throw S3Error.invalidArgument("max-keys must be a non-negative whole number") }
-            return value
-        } ?? 1000
-        let urlEncoded = call.parameter("encoding-type") == "url"
-        func encoded(_ text: String) -> String { urlEncoded ? SignatureV4.encode(text, keepSlash: true) : text }
-        // Sluice's continuation token is the base64 of the last key returned; a start-after
-        // key or a V1 marker becomes one.
-        var token = call.parameter(version2 ? "continuation-token" : "marker").flatMap { $0.isEmpty ? nil : $0 }
-        if !version2, let marker = token { token = Data(marker.utf8).base64EncodedString() }
-        if version2, token == nil, let after = call.parameter("start-after"), !after.isEmpty { token = Data(after.utf8).base64EncodedString() }
-        if let given = token, Data(base64Encoded: given) == nil {
-            throw S3Error.invalidArgument("The continuation token provided is incorrect")
-        }
-        let listing = maxKeys == 0
-            ? ObjectListing(objects: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: nil)
-            : try await onStore { [token] in
-                try $0.listObjects(bucket: bucket, prefix: prefix, delimiter: delimiter, continuationToken: token, maxKeys: maxKeys)
-            }
-        if maxKeys == 0 { try await requireBucket(bucket) }
-
-        var xml = S3XMLWriter()
-        xml.start("ListBucketResult", namespace: S3XMLWriter.namespace)
-        xml.element("Name", bucket)
-        xml.element("Prefix", encoded(prefix))
-        if let delimiter { xml.element("Delimiter", encoded(delimiter)) }
-        xml.element("MaxKeys", String(maxKeys))
-        if urlEncoded { xml.element("EncodingType", "url") }
-        xml.element("IsTruncated", listing.isTruncated ? "true" : "false")
-        if version2 {
-            xml.element("KeyCount", String(listing.objects.count + listing.commonPrefixes.count))
-            if let given = call.parameter("continuation-token") { xml.element("ContinuationToken", given) }
-            if let after = call.parameter("start-after") { xml.element("StartAfter", encoded(after)) }
-            if let next = listing.nextContinuationToken { xml.element("NextContinuationToken", next) }
-        } else {
-            xml.element("Marker", encoded(call.parameter("marker") ?? ""))
-            if listing.isTruncated, let next = listing.nextContinuationToken.flatMap({ Data(base64Encoded: $0) }) {
-                xml.element("NextMarker", encoded(String(decoding: next, as: UTF8.self)))
-            }
-        }
-        for object in listing.objects {
-            xml.element("Contents") {
-                $0.element("Key", encoded(object.key))
-                $0.element("LastModified", S3Date.iso8601(object.lastModified))
-                $0.element("ETag", "\"\(object.etag)\"")
-                $0.element("Size", String(object.size))
-                $0.element("StorageClass", "STANDARD")
-            }
-        }
-        for common in listing.commonPrefixes {
-            xml.element("CommonPrefixes") { $0.element("Prefix", encoded(common)) }
-        }
-        xml.end()
-        return .data(.ok, [], xml.text)
-    }
-
     func deleteObjects(_ call: S3Call, bucket: String, connection: S3Connection) async throws -> S3Reply {
         let document = try await readDocument(call, connection: connection)
-        let (keys, quiet) = try S3RequestBody.objectsToDelete(document)
+        let (keys, versions, quiet) = try S3RequestBody.objectsToDelete(document)
         try await requireBucket(bucket)
         var xml = S3XMLWriter()
         xml.start("DeleteResult", namespace: S3XMLWriter.namespace)
-        // One trip to the thread pool for the whole list.
+        // One trip to the thread pool for the whole list. An object's one version is
+        // "null"; another id names nothing.
         let outcomes = try await onStore { store in
-            keys.map { key -> (String, StoreError?) in
+            zip(keys, versions).map { key, version -> (String, String?, (code: String, message: String)?) in
+                if let version, version != "null" { return (key, version, ("NoSuchVersion", "The specified version does not exist.")) }
                 do throws(StoreError) {
                     try store.deleteObject(bucket: bucket, key: key)
-                    return (key, nil)
+                    return (key, version, nil)
                 } catch {
-                    return (key, error)
+                    return (key, version, (error.code.rawValue, error.message))
                 }
             }
         }
-        for (key, failure) in outcomes {
+        for (key, version, failure) in outcomes {
             if let failure {
                 xml.element("Error") {
                     $0.element("Key", key)
-                    $0.element("Code", failure.code.rawValue)
+                    if let version { $0.element("VersionId", version) }
+                    $0.element("Code", failure.code)
                     $0.element("Message", failure.message)
                 }
             } else if !quiet {
-                xml.element("Deleted") { $0.element("Key", key) }
+                xml.element("Deleted") {
+                    $0.element("Key", key)
+                    if let version { $0.element("VersionId", version) }
+                }
             }
         }
         xml.end()

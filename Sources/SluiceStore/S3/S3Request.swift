@@ -11,6 +11,9 @@ public enum S3Operation: Equatable, Sendable {
     case getBucketLocation(bucket: String)
     case getBucketACL(bucket: String)
     case listObjects(bucket: String, version2: Bool)
+    /// `GET ?versions`: an unversioned store's objects, each as its one version, `null`.
+    case listObjectVersions(bucket: String)
+    case getBucketVersioning(bucket: String)
     case listMultipartUploads(bucket: String)
     case deleteObjects(bucket: String)
     case putObject(bucket: String, key: String)
@@ -36,7 +39,7 @@ public enum S3Operation: Equatable, Sendable {
         switch self {
         case .listBuckets, .notImplemented, .invalid, .invalidArgument: return nil
         case .createBucket(let b), .deleteBucket(let b), .headBucket(let b), .getBucketLocation(let b), .getBucketACL(let b),
-             .listObjects(let b, _), .listMultipartUploads(let b), .deleteObjects(let b):
+             .listObjects(let b, _), .listObjectVersions(let b), .getBucketVersioning(let b), .listMultipartUploads(let b), .deleteObjects(let b):
             return b
         case .putObject(let b, _), .copyObject(let b, _), .getObject(let b, _), .headObject(let b, _), .deleteObject(let b, _),
              .getObjectACL(let b, _), .putObjectACL(let b, _), .createMultipartUpload(let b, _), .uploadPart(let b, _, _, _),
@@ -55,6 +58,8 @@ public enum S3Operation: Equatable, Sendable {
         case .getBucketLocation: return "GetBucketLocation"
         case .getBucketACL: return "GetBucketAcl"
         case .listObjects(_, let version2): return version2 ? "ListObjectsV2" : "ListObjects"
+        case .listObjectVersions: return "ListObjectVersions"
+        case .getBucketVersioning: return "GetBucketVersioning"
         case .listMultipartUploads: return "ListMultipartUploads"
         case .deleteObjects: return "DeleteObjects"
         case .putObject: return "PutObject"
@@ -142,12 +147,19 @@ public struct S3Router: Sendable {
                 if has("location") { return .getBucketLocation(bucket: bucket) }
                 if has("acl") { return .getBucketACL(bucket: bucket) }
                 if has("uploads") { return .listMultipartUploads(bucket: bucket) }
-                for name in ["policy", "versioning", "cors", "lifecycle", "tagging", "website", "logging", "versions", "encryption"] where has(name) {
+                if has("versions") { return .listObjectVersions(bucket: bucket) }
+                if has("versioning") { return .getBucketVersioning(bucket: bucket) }
+                for name in ["policy", "cors", "lifecycle", "tagging", "website", "logging", "encryption"] where has(name) {
                     return .notImplemented("bucket subresource ?\(name)")
                 }
                 return .listObjects(bucket: bucket, version2: value("list-type") == "2")
             default: return .invalid("\(method) on a bucket")
             }
+        }
+        // Versioning is never on: an object's one version is "null", the id tools that
+        // empty buckets name (as ListObjectVersions shows it). Any other id names nothing.
+        if let version = value("versionId"), version != "null" {
+            return .invalidArgument("Invalid version id specified")
         }
         switch method {
         case "PUT":

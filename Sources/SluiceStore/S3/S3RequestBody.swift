@@ -28,14 +28,15 @@ public enum S3RequestBody {
         return parts
     }
 
-    /// DeleteObjects: the keys to delete, and whether to answer only the failures.
-    public static func objectsToDelete(_ document: Data) throws(S3Error) -> (keys: [String], quiet: Bool) {
+    /// DeleteObjects: the keys to delete, each with the version it names (if any), and
+    /// whether to answer only the failures.
+    public static func objectsToDelete(_ document: Data) throws(S3Error) -> (keys: [String], versions: [String?], quiet: Bool) {
         guard let root = S3XMLElement.parse(document), root.name == "Delete" else { throw S3Error.malformedXML("expected Delete") }
-        let keys = root.all("Object").compactMap { $0.value("Key") }
-        guard keys.count <= maximumObjectsToDelete else {
+        let objects = root.all("Object").compactMap { object in object.value("Key").map { ($0, object.value("VersionId")) } }
+        guard objects.count <= maximumObjectsToDelete else {
             throw S3Error.malformedXML("at most \(maximumObjectsToDelete) objects per request")
         }
-        return (keys, root.value("Quiet")?.lowercased() == "true")
+        return (objects.map(\.0), objects.map(\.1), root.value("Quiet")?.lowercased() == "true")
     }
 
     static let allUsers = "http://acs.amazonaws.com/groups/global/AllUsers"

@@ -134,8 +134,32 @@ top = s3.list_objects_v2(Bucket="checks", Delimiter="/")
 check("delimiter", [p["Prefix"] for p in top["CommonPrefixes"]] == ["dir/", "list/"], top.get("CommonPrefixes"))
 v1 = s3.list_objects(Bucket="checks", Prefix="dir/")
 check("list objects v1", [item["Key"] for item in v1["Contents"]] == ["dir/one.bin", "dir/two.bin"])
-deleted = s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": f"list/item {i}+é.txt"} for i in range(5)]})
-check("delete objects", len(deleted["Deleted"]) == 5)
+# Versions: never on, so every object is its one version, "null" (what tools that empty a
+# bucket before deleting it list and name).
+check("versioning never on", "Status" not in s3.get_bucket_versioning(Bucket="checks"))
+versions, marker, pages = [], {}, 0
+while True:
+    page = s3.list_object_versions(Bucket="checks", Prefix="list/", MaxKeys=2, **marker)
+    pages += 1
+    versions += page.get("Versions", [])
+    if not page["IsTruncated"]:
+        break
+    marker = {"KeyMarker": page["NextKeyMarker"], "VersionIdMarker": page["NextVersionIdMarker"]}
+check("list object versions", [(v["Key"], v["VersionId"], v["IsLatest"]) for v in versions]
+      == [(f"list/item {i}+é.txt", "null", True) for i in range(5)] and pages == 3, (versions, pages))
+encoded = s3.list_object_versions(Bucket="checks", Delimiter="/", EncodingType="url")
+check("versions with a delimiter", [p["Prefix"] for p in encoded["CommonPrefixes"]] == ["dir/", "list/"], encoded)
+check("get version null", s3.get_object(Bucket="checks", Key="list/item 0+é.txt", VersionId="null")["Body"].read() == b"x")
+check("get another version", error_code(lambda: s3.get_object(Bucket="checks", Key="list/item 0+é.txt", VersionId="3HL4kqtJlcpXroDTDmJ"))
+      == ("InvalidArgument", 400))
+deleted = s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": "list/item 0+é.txt", "VersionId": "null"},
+                                                                 {"Key": "list/item 1+é.txt", "VersionId": "3HL4kqtJlcpXroDTDmJ"}]})
+check("delete version null", [(d["Key"], d.get("VersionId")) for d in deleted.get("Deleted", [])] == [("list/item 0+é.txt", "null")]
+      and [e["Code"] for e in deleted.get("Errors", [])] == ["NoSuchVersion"], deleted)
+s3.delete_object(Bucket="checks", Key="list/item 1+é.txt", VersionId="null")
+deleted = s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": f"list/item {i}+é.txt"} for i in range(2, 5)]})
+check("delete objects", len(deleted["Deleted"]) == 3)
+check("versions gone", "Versions" not in s3.list_object_versions(Bucket="checks", Prefix="list/"))
 check("bucket not empty", error_code(lambda: s3.delete_bucket(Bucket="checks")) == ("BucketNotEmpty", 409))
 
 # Multipart
