@@ -55,6 +55,13 @@ enum S3Targets {
         }
         if let value = head.headers.first(name: "x-amz-date") { _ = SignatureV4.date(value) }
         if let value = head.headers.first(name: "x-amz-expires-at"), let date = S3Date.parseISO8601(value) { _ = S3Date.iso8601(date) }
+        // What a PUT stores from its headers, and what a GET then sends back.
+        for (_, value) in S3RequestHandler.userMetadata(head.headers) {
+            let sent = S3RequestHandler.headerSafe(value)
+            require(!sent.utf8.contains(where: { $0 >= 0x80 || $0 == 0x0D || $0 == 0x0A }), "metadata sent back as a header: \(sent)")
+        }
+        _ = S3RequestHandler.storedHeaders(head.headers)
+        _ = try? S3RequestHandler.writeCondition(call)
     }
 
     static let signatures = FuzzTarget(name: "s3-signatures", summary: "SigV4 and SigV2 Authorization headers and presigned queries",

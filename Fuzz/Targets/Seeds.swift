@@ -174,7 +174,9 @@ enum S3Seeds {
         [text("GET", "/media/clip.flv", [("Host", "127.0.0.1:9000"), ("Range", "bytes=0-99"), ("If-Modified-Since", "Wed, 25 Nov 2026 10:00:00 GMT")]),
          text("GET", "/media?list-type=2&prefix=talks%2F&max-keys=10&delimiter=/", [("Host", "127.0.0.1:9000")]),
          text("PUT", "/media/a%20b.flv?partNumber=3&uploadId=abc", [("Host", "media.localhost:9000"), ("x-amz-date", "20261125T100000Z")]),
-         text("POST", "/media?delete", [("Host", "localhost"), ("Range", "bytes=-500")])]
+         text("POST", "/media?delete", [("Host", "localhost"), ("Range", "bytes=-500")]),
+         text("PUT", "/media/t.flv", [("Host", "localhost"), ("x-amz-meta-title", "=?UTF-8?B?aMOpbGxv?="), ("x-amz-meta-note", "=?utf-8?Q?caf=C3=A9_au_lait?="),
+                                      ("Cache-Control", "max-age=60"), ("Content-Encoding", "aws-chunked,gzip"), ("If-None-Match", "*")])]
         + signedRequests()
     }
 

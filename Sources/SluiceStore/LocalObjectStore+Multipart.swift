@@ -13,7 +13,7 @@ extension LocalObjectStore {
     public static let minimumPartSize: Int64 = 5 * 1024 * 1024
 
     public func createMultipartUpload(bucket: String, key: String, contentType: String?, acl: ObjectACL,
-                                      metadata: [String: String]) throws(StoreError) -> String {
+                                      metadata: [String: String], headers: [String: String] = [:]) throws(StoreError) -> String {
         guard ObjectKey.isSafe(key), key.utf8.count <= 1024 else {
             throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (relative path, no '..', at most 1024 bytes)")
         }
@@ -23,15 +23,15 @@ extension LocalObjectStore {
                 throw StoreError(.noSuchBucket, "no bucket named \(bucket)")
             }
             try db.execute(sql: """
-                INSERT INTO multipartUpload (id, bucket, key, created, contentType, acl, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, bucket, key, Date(), contentType, acl.rawValue, Self.metadataText(metadata)])
+                INSERT INTO multipartUpload (id, bucket, key, created, contentType, acl, metadata, headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, bucket, key, Date(), contentType, acl.rawValue, Self.metadataText(metadata), Self.metadataText(headers)])
         }
         return id
     }
 
     static func upload(_ row: Row) -> MultipartUploadInfo {
         MultipartUploadInfo(id: row["id"], bucket: row["bucket"], key: row["key"], created: row["created"], contentType: row["contentType"],
-                            acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata(row["metadata"]))
+                            acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata(row["metadata"]), headers: metadata(row["headers"]))
     }
 
     public func multipartUpload(_ id: String, bucket: String, key: String) throws(StoreError) -> MultipartUploadInfo {
@@ -88,8 +88,8 @@ extension LocalObjectStore {
 
     /// Joins the listed parts (ascending numbers, ETags as uploaded) into the object. Its
     /// ETag is S3's: the MD5 of the parts' binary MD5s, a dash, the number of parts.
-    public func completeMultipartUpload(uploadID: String, bucket: String, key: String,
-                                        parts requested: [(number: Int, etag: String)]) throws(StoreError) -> ObjectInfo {
+    public func completeMultipartUpload(uploadID: String, bucket: String, key: String, parts requested: [(number: Int, etag: String)],
+                                        condition: WriteCondition? = nil) throws(StoreError) -> ObjectInfo {
         let upload = try multipartUpload(uploadID, bucket: bucket, key: key)
         let stored = Dictionary(uniqueKeysWithValues: try listParts(uploadID: uploadID, bucket: bucket, key: key).map { ($0.number, $0) })
         guard !requested.isEmpty else { throw StoreError(.invalidPart, "a multipart upload needs at least one part") }
@@ -120,7 +120,8 @@ extension LocalObjectStore {
         for part in chosen {
             try body.append(file: dataFolder + "/" + part.path)
         }
-        let info = try body.commit(contentType: upload.contentType, acl: upload.acl, metadata: upload.metadata, etag: etag)
+        let info = try body.commit(contentType: upload.contentType, acl: upload.acl, metadata: upload.metadata, headers: upload.headers, etag: etag,
+                                   condition: condition)
         try discardUpload(uploadID)
         return info
     }
@@ -140,10 +141,11 @@ extension LocalObjectStore {
         for path in paths { unlink(dataFolder + "/" + path) }
     }
 
-    /// Copies an object's body (kernel copy) to another key; metadata is kept unless
-    /// `replacing` gives new metadata (S3's `x-amz-metadata-directive: REPLACE`).
+    /// Copies an object's body (kernel copy) to another key; its type, metadata and
+    /// stored headers are kept unless `replacing` gives new ones (S3's
+    /// `x-amz-metadata-directive: REPLACE`).
     public func copyObject(from source: (bucket: String, key: String), to bucket: String, key: String, acl: ObjectACL,
-                           replacing: (contentType: String?, metadata: [String: String])?) throws(StoreError) -> ObjectInfo {
+                           replacing: (contentType: String?, metadata: [String: String], headers: [String: String])?) throws(StoreError) -> ObjectInfo {
         let original = try headObject(bucket: source.bucket, key: source.key)
         let body = try beginUpload(bucket: bucket, key: key)
         try body.append(file: bodyPath(original))
@@ -152,6 +154,7 @@ extension LocalObjectStore {
             throw StoreError(.internalError, "the body of \(source.bucket)/\(source.key) changed while it was copied")
         }
         return try body.commit(contentType: replacing.map { $0.contentType ?? original.contentType } ?? original.contentType,
-                               acl: acl, metadata: replacing?.metadata ?? original.metadata, etag: original.etag)
+                               acl: acl, metadata: replacing?.metadata ?? original.metadata, headers: replacing?.headers ?? original.headers,
+                               etag: original.etag)
     }
 }

@@ -72,6 +72,10 @@ public final class LocalObjectStore: Sendable {
                 table.primaryKey(["uploadId", "number"])
             }
         }
+        migrator.registerMigration("3 stored headers") { db in
+            try db.alter(table: "object") { $0.add(column: "headers", .text).notNull().defaults(to: "{}") }
+            try db.alter(table: "multipartUpload") { $0.add(column: "headers", .text).notNull().defaults(to: "{}") }
+        }
         return migrator
     }
 
@@ -309,9 +313,9 @@ public final class LocalObjectStore: Sendable {
     }
 
     static func info(_ row: Row) -> ObjectInfo {
-        let metadata = Self.metadata(row["metadata"])
-        return ObjectInfo(bucket: row["bucket"], key: row["key"], size: row["size"], etag: row["etag"], contentType: row["contentType"],
-                          acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata, lastModified: row["lastModified"], path: row["path"])
+        ObjectInfo(bucket: row["bucket"], key: row["key"], size: row["size"], etag: row["etag"], contentType: row["contentType"],
+                   acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata(row["metadata"]), headers: metadata(row["headers"]),
+                   lastModified: row["lastModified"], path: row["path"])
     }
 
     static func object(_ db: Database, bucket: String, key: String) throws -> ObjectInfo? {
@@ -328,22 +332,32 @@ public final class LocalObjectStore: Sendable {
     }
 
     static func insertOrReplace(_ db: Database, _ info: ObjectInfo) throws {
-        let metadata = metadataText(info.metadata)
         try db.execute(sql: """
-            INSERT OR REPLACE INTO object (bucket, key, size, etag, contentType, acl, metadata, lastModified, path)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [info.bucket, info.key, info.size, info.etag, info.contentType, info.acl.rawValue, metadata, info.lastModified, info.path])
+            INSERT OR REPLACE INTO object (bucket, key, size, etag, contentType, acl, metadata, headers, lastModified, path)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [info.bucket, info.key, info.size, info.etag, info.contentType, info.acl.rawValue, metadataText(info.metadata),
+                             metadataText(info.headers), info.lastModified, info.path])
     }
 
     /// Switches an object to a freshly written body; returns the body it replaced.
-    func commit(_ info: ObjectInfo) throws(StoreError) -> String? {
+    func commit(_ info: ObjectInfo, condition: WriteCondition? = nil) throws(StoreError) -> String? {
         try write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM bucket WHERE name = ?", arguments: [info.bucket]) == true else {
                 throw StoreError(.noSuchBucket, "no bucket named \(info.bucket)")
             }
-            let previous = try Self.object(db, bucket: info.bucket, key: info.key)?.path
+            let previous = try Self.object(db, bucket: info.bucket, key: info.key)
+            switch condition {
+            case .absent? where previous != nil:
+                throw StoreError(.preconditionFailed, "an object named \(info.key) exists (If-None-Match: *)")
+            case .matching? where previous == nil:
+                throw StoreError(.noSuchKey, "no object named \(info.key) to match (If-Match)")
+            case .matching(let etag)? where previous?.etag != etag:
+                throw StoreError(.preconditionFailed, "the object's ETag is not \(etag) (If-Match)")
+            default:
+                break
+            }
             try Self.insertOrReplace(db, info)
-            return previous
+            return previous?.path
         }
     }
 

@@ -115,14 +115,14 @@ public final class ObjectUpload {
     /// Syncs the body to disk and makes it the object's current version.
     @discardableResult
     public func commit(contentType: String? = nil, acl: ObjectACL = .private, metadata: [String: String] = [:],
-                       etag: String? = nil) throws(StoreError) -> ObjectInfo {
+                       headers: [String: String] = [:], etag: String? = nil, condition: WriteCondition? = nil) throws(StoreError) -> ObjectInfo {
         let md5 = try finishBody()
         let info = ObjectInfo(bucket: bucket, key: key, size: size, etag: etag ?? md5,
                               contentType: contentType ?? LocalObjectStore.contentType(for: key), acl: acl, metadata: metadata,
-                              lastModified: Date(), path: relativePath)
+                              headers: headers, lastModified: Date(), path: relativePath)
         let replaced: String?
         do {
-            replaced = try store.commit(info)
+            replaced = try store.commit(info, condition: condition)
         } catch {
             unlink(store.dataFolder + "/" + relativePath)
             throw error

@@ -18,12 +18,14 @@ public struct ObjectInfo: Sendable, Equatable {
     public var contentType: String
     public var acl: ObjectACL
     public var metadata: [String: String]
+    /// The representation headers the uploader set (`StoredHeader.names`), returned as sent.
+    public var headers: [String: String]
     public var lastModified: Date
     /// The body's file, relative to the data folder; empty for an object of an external store.
     public var path: String
 
     public init(bucket: String, key: String, size: Int64, etag: String, contentType: String, acl: ObjectACL,
-                metadata: [String: String], lastModified: Date, path: String = "") {
+                metadata: [String: String], headers: [String: String] = [:], lastModified: Date, path: String = "") {
         self.bucket = bucket
         self.key = key
         self.size = size
@@ -31,9 +33,24 @@ public struct ObjectInfo: Sendable, Equatable {
         self.contentType = contentType
         self.acl = acl
         self.metadata = metadata
+        self.headers = headers
         self.lastModified = lastModified
         self.path = path
     }
+}
+
+/// The headers S3 stores with an object and returns on every GET and HEAD.
+public enum StoredHeader {
+    public static let names = ["Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires"]
+}
+
+/// A conditional write (S3's If-None-Match and If-Match on PUT), checked in the same
+/// transaction that puts the new object in place, so two writers cannot both win.
+public enum WriteCondition: Sendable, Equatable {
+    /// `If-None-Match: *`: only if no object has the key.
+    case absent
+    /// `If-Match: ETAG`: only over the object with that ETag.
+    case matching(etag: String)
 }
 
 public struct BucketInfo: Sendable, Equatable {
@@ -54,6 +71,8 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case invalidPart = "InvalidPart"
         case invalidPartOrder = "InvalidPartOrder"
         case entityTooSmall = "EntityTooSmall"
+        /// A conditional write whose condition did not hold.
+        case preconditionFailed = "PreconditionFailed"
         /// The disk is full: the write failed and nothing was kept.
         case storageFull = "StorageFull"
         /// An external store refused our credentials or the request.
@@ -109,6 +128,7 @@ public struct MultipartUploadInfo: Sendable, Equatable {
     public var contentType: String?
     public var acl: ObjectACL
     public var metadata: [String: String]
+    public var headers: [String: String] = [:]
 }
 
 /// A page of a bucket listing (ListObjectsV2).

@@ -244,10 +244,11 @@ struct PublicSite: HTTPResponder {
         }
     }
 
-    /// What every answer about an object carries.
+    /// What every answer about an object carries: the headers its uploader stored with it
+    /// (Cache-Control, Content-Disposition…) too, as CloudFront passed an S3 origin's on.
     static func headers(_ info: ObjectInfo) -> [(String, String)] {
         [("ETag", "\"\(info.etag)\""), ("Last-Modified", HTTPDate.http(info.lastModified)), ("Content-Type", info.contentType),
-         ("Accept-Ranges", "bytes")]
+         ("Accept-Ranges", "bytes")] + StoredHeader.names.compactMap { name in info.headers[name].map { (name, $0) } }
     }
 
     /// CloudFront's error body (as its S3 origins' errors reached viewers).

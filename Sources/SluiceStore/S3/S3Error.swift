@@ -30,6 +30,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .storageFull: status = .insufficientStorage
         case .internalError, .invalidConfiguration: status = .internalServerError
         case .accessDenied: status = .forbidden
+        case .preconditionFailed: status = .preconditionFailed
         case .serviceUnavailable: status = .serviceUnavailable
         }
         self.init(error.code.rawValue, status, error.message)

@@ -124,7 +124,10 @@ extension S3RequestHandler {
         case .createMultipartUpload(let bucket, let key):
             let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
             let (contentType, metadata) = (call.header("content-type"), Self.userMetadata(call.head.headers))
-            let id = try await onStore { try $0.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, acl: acl, metadata: metadata) }
+            let headers = Self.storedHeaders(call.head.headers)
+            let id = try await onStore {
+                try $0.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, acl: acl, metadata: metadata, headers: headers)
+            }
             var xml = S3XMLWriter()
             xml.start("InitiateMultipartUploadResult", namespace: S3XMLWriter.namespace)
             xml.element("Bucket", bucket)
@@ -147,7 +150,10 @@ extension S3RequestHandler {
             let document = try await readDocument(call, connection: connection)
             let chosen = try S3RequestBody.completedParts(document)
             let store = self.store
-            let info = try await blocking { try store.completeMultipartUpload(uploadID: uploadID, bucket: bucket, key: key, parts: chosen) }
+            let condition = try Self.writeCondition(call)
+            let info = try await blocking {
+                try store.completeMultipartUpload(uploadID: uploadID, bucket: bucket, key: key, parts: chosen, condition: condition)
+            }
             var xml = S3XMLWriter()
             xml.start("CompleteMultipartUploadResult", namespace: S3XMLWriter.namespace)
             xml.element("Location", "/\(bucket)/\(key)")
@@ -213,12 +219,16 @@ extension S3RequestHandler {
            case .unsigned = call.payload {
             throw S3Error("EntityTooLarge", .badRequest, "Your proposed upload exceeds the maximum allowed object size.")
         }
+        let condition = try Self.writeCondition(call)
         let upload = try await onStore { Handover(value: try $0.beginUpload(bucket: bucket, key: key)) }.value
         let checksum = try await receive(call, into: upload, connection: connection)
         let handover = Handover(value: upload)
         let contentType = call.header("content-type")
         let metadata = Self.userMetadata(call.head.headers)
-        let info = try await blocking { try handover.value.commit(contentType: contentType, acl: acl, metadata: metadata) }
+        let stored = Self.storedHeaders(call.head.headers)
+        let info = try await blocking {
+            try handover.value.commit(contentType: contentType, acl: acl, metadata: metadata, headers: stored, condition: condition)
+        }
         var headers = [("ETag", "\"\(info.etag)\"")]
         if let checksum { headers.append((checksum.0.headerName, checksum.1)) }
         return .empty(.ok, headers)
@@ -270,7 +280,9 @@ extension S3RequestHandler {
                           "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
         }
         let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
-        let replacing = replace ? (contentType: call.header("content-type"), metadata: Self.userMetadata(call.head.headers)) : nil
+        let replacing = replace
+            ? (contentType: call.header("content-type"), metadata: Self.userMetadata(call.head.headers), headers: Self.storedHeaders(call.head.headers))
+            : nil
         let store = self.store
         let info = try await blocking {
             try store.copyObject(from: (sourceBucket, sourceKey), to: bucket, key: key, acl: acl, replacing: replacing)
@@ -290,9 +302,13 @@ extension S3RequestHandler {
             ("Content-Type", call.parameter("response-content-type") ?? info.contentType),
             ("Accept-Ranges", "bytes"),
         ]
-        for (name, value) in info.metadata.sorted(by: { $0.key < $1.key }) { headers.append(("x-amz-meta-" + name, value)) }
-        if let disposition = call.parameter("response-content-disposition") { headers.append(("Content-Disposition", disposition)) }
-        if let control = call.parameter("response-cache-control") { headers.append(("Cache-Control", control)) }
+        // Stored headers as sent, each overridden by its `response-*` parameter.
+        for name in StoredHeader.names {
+            if let value = call.parameter("response-" + name.lowercased()) ?? info.headers[name] { headers.append((name, value)) }
+        }
+        for (name, value) in info.metadata.sorted(by: { $0.key < $1.key }) {
+            headers.append(("x-amz-meta-" + name, Self.headerSafe(value)))
+        }
 
         switch HTTPConditions.evaluate(etag: info.etag, lastModified: info.lastModified, header: call.header) {
         case .proceed: break
@@ -395,15 +411,4 @@ extension S3RequestHandler {
             throw S3Error.invalidArgument("Sluice supports the canned ACLs private and public-read, not '\(text)'.")
         }
     }
-
-    static func userMetadata(_ headers: HTTPHeaders) -> [String: String] {
-        var metadata: [String: String] = [:]
-        for header in headers where header.name.lowercased().hasPrefix("x-amz-meta-") {
-            metadata[String(header.name.lowercased().dropFirst("x-amz-meta-".count))] = header.value
-        }
-        return metadata
-    }
-
-    static func unquote(_ text: String) -> String { text.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")) }
-
 }

@@ -112,6 +112,43 @@ check("private again", error_code(lambda: anonymous.head_object(Bucket="checks",
 s3.put_object(Bucket="checks", Key="public.txt", Body=b"hi", ACL="public-read")
 check("x-amz-acl on put", anonymous.get_object(Bucket="checks", Key="public.txt")["Body"].read() == b"hi")
 
+# Stored headers: returned as sent, each overridden by its response-* parameter on GET.
+import datetime
+expires = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+s3.put_object(Bucket="checks", Key="stored.txt", Body=b"stored", CacheControl="max-age=600", ContentDisposition='attachment; filename="s.txt"',
+              ContentEncoding="identity", ContentLanguage="fr-CA", Expires=expires, ContentType="text/plain",
+              Metadata={"title": "=?UTF-8?B?aMOpbGxv?=", "plain": "ascii"})
+stored = s3.head_object(Bucket="checks", Key="stored.txt")
+check("stored headers", (stored["CacheControl"], stored["ContentDisposition"], stored["ContentEncoding"], stored["ContentLanguage"],
+                         stored["Expires"]) == ("max-age=600", 'attachment; filename="s.txt"', "identity", "fr-CA", expires), stored)
+check("non-ASCII metadata, RFC 2047", stored["Metadata"] == {"title": "=?UTF-8?B?aMOpbGxv?=", "plain": "ascii"}, stored["Metadata"])
+overridden = s3.get_object(Bucket="checks", Key="stored.txt", ResponseCacheControl="no-cache", ResponseContentLanguage="en",
+                           ResponseContentType="application/x-other", ResponseContentDisposition="inline", ResponseContentEncoding="gzip",
+                           ResponseExpires=datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc))
+check("response-* overrides", (overridden["CacheControl"], overridden["ContentLanguage"], overridden["ContentType"],
+                               overridden["ContentDisposition"], overridden["ContentEncoding"], overridden["Expires"].year)
+      == ("no-cache", "en", "application/x-other", "inline", "gzip", 2031), overridden)
+kept = s3.copy_object(Bucket="checks", Key="stored-copy.txt", CopySource={"Bucket": "checks", "Key": "stored.txt"})
+copy = s3.head_object(Bucket="checks", Key="stored-copy.txt")
+check("copy keeps stored headers", (copy["CacheControl"], copy["ContentLanguage"], copy["ContentType"], copy["Metadata"])
+      == ("max-age=600", "fr-CA", "text/plain", stored["Metadata"]), copy)
+s3.copy_object(Bucket="checks", Key="stored-copy.txt", CopySource={"Bucket": "checks", "Key": "stored.txt"}, MetadataDirective="REPLACE",
+               CacheControl="no-store", ContentType="text/x-new", Metadata={"new": "yes"})
+replaced = s3.head_object(Bucket="checks", Key="stored-copy.txt")
+check("copy with REPLACE", (replaced["CacheControl"], replaced["ContentType"], replaced["Metadata"], "ContentLanguage" in replaced)
+      == ("no-store", "text/x-new", {"new": "yes"}, False), replaced)
+
+# Conditional writes
+check("if-none-match * over an object", error_code(lambda: s3.put_object(Bucket="checks", Key="stored.txt", Body=b"x", IfNoneMatch="*"))
+      == ("PreconditionFailed", 412))
+check("if-none-match * on a new key", s3.put_object(Bucket="checks", Key="fresh.txt", Body=b"new", IfNoneMatch="*")["ETag"])
+check("if-match, wrong etag", error_code(lambda: s3.put_object(Bucket="checks", Key="stored.txt", Body=b"x", IfMatch='"0123"'))
+      == ("PreconditionFailed", 412))
+check("if-match, missing key", error_code(lambda: s3.put_object(Bucket="checks", Key="absent.txt", Body=b"x", IfMatch='"0123"'))[1] == 404)
+check("if-match, right etag", s3.put_object(Bucket="checks", Key="stored.txt", Body=b"replaced", IfMatch=stored["ETag"])["ETag"])
+check("conditional write kept the body", s3.get_object(Bucket="checks", Key="stored.txt")["Body"].read() == b"replaced")
+s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": k} for k in ("stored.txt", "stored-copy.txt", "fresh.txt")]})
+
 # Copy and listing
 copied = s3.copy_object(Bucket="checks", Key="dir/two.bin", CopySource={"Bucket": "checks", "Key": "dir/one.bin"})
 check("copy keeps the etag", copied["CopyObjectResult"]["ETag"] == put["ETag"])
