@@ -61,7 +61,8 @@ struct FuzzDriver {
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch (arguments.first, arguments.count) {
         case ("list"?, 1):
-            for target in FuzzTarget.all { print(target.name.padding(toLength: 15, withPad: " ", startingAt: 0) + target.summary) }
+            let width = (FuzzTarget.all.map(\.name.count).max() ?? 0) + 2
+            for target in FuzzTarget.all { print(target.name.padding(toLength: width, withPad: " ", startingAt: 0) + target.summary) }
         case ("seed"?, 3):
             guard let target = FuzzTarget.named(arguments[1]) else { fail("no target named \(arguments[1])") }
             do { try writeSeeds(of: target, into: arguments[2]) } catch { fail("\(error)") }

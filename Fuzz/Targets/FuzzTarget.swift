@@ -22,7 +22,7 @@ public struct FuzzTarget: Sendable {
     public static let all: [FuzzTarget] = [
         RTMPTargets.handshake, RTMPTargets.rtmpeHandshake, RTMPTargets.rtmptRequest, RTMPTargets.clientHandshake, RTMPTargets.chunks, RTMPTargets.amf0, RTMPTargets.amf3, RTMPTargets.session,
         MediaTargets.flv, MediaTargets.mp4, MediaTargets.mp3,
-        S3Targets.request, S3Targets.signatures, S3Targets.awsChunked, S3Targets.xmlBodies,
+        S3Targets.request, S3Targets.signatures, S3Targets.awsChunked, S3Targets.xmlBodies, S3Targets.postForm,
         FileTargets.preset, FileTargets.jobFile,
         ControlTargets.configs,
     ]

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOCore
 import NIOHTTP1
 import SluiceHTTP
 @testable import SluiceStore
@@ -109,5 +110,34 @@ enum S3Targets {
             require(keys.count <= S3RequestBody.maximumObjectsToDelete, "\(keys.count) keys")
         }
         _ = try? S3RequestBody.acl(document)
+    }
+
+    /// A browser form upload's body, in pieces: fields held within their bounds, the file's
+    /// bytes passed on, then the policy (base64 JSON) and signature the fields carry.
+    static let postForm = FuzzTarget(name: "s3-post-form", summary: "POST Object forms: multipart/form-data, the policy JSON and its signature",
+                                     seeds: S3Seeds.postForms) { bytes in
+        var input = FuzzInput(bytes)
+        let sizes = input.take(3)
+        let rest = input.rest
+        let newline = rest.firstIndex(of: 0x0A) ?? rest.endIndex
+        let contentType = String(decoding: rest[..<newline], as: UTF8.self)
+        guard let form = S3PostFormReader(contentType: contentType) else { return }
+        var fileBytes = 0
+        do {
+            for piece in pieces(Array(rest[min(newline + 1, rest.endIndex)...]), sizes: sizes) {
+                try form.feed(ByteBuffer(bytes: piece))
+                fileBytes += form.takeFileBytes()?.readableBytes ?? 0
+            }
+        } catch {
+            return
+        }
+        require(form.fields.count <= S3PostFormReader.maximumFields, "\(form.fields.count) fields")
+        require(form.fields.reduce(0) { $0 + $1.value.utf8.count } <= S3PostFormReader.fieldLimit, "fields over the limit")
+        guard let policy = form.fields.first(where: { $0.name == "policy" })?.value else { return }
+        _ = try? S3PostPolicy.signer(of: form.fields, policy: policy, secret: { $0 == accessKey ? secret : nil })
+        if let parsed = try? S3PostPolicy(base64: policy) {
+            _ = try? parsed.check(fields: form.fields, bucket: "media", now: Date(timeIntervalSince1970: 1_764_000_000))
+            if let range = parsed.contentLengthRange { require(range.lowerBound >= 0, "range \(range)") }
+        }
     }
 }

@@ -180,6 +180,23 @@ enum S3Seeds {
         + signedRequests()
     }
 
+    /// Form uploads as boto3's generate_presigned_post and a browser make them: the
+    /// Content-Type line, then the body (three bytes of piece sizes first).
+    static func postForms() -> [[UInt8]] {
+        let policy = Data(#"{"expiration": "2030-01-01T00:00:00Z", "conditions": [{"bucket": "media"}, ["starts-with", "$key", "up/"], {"acl": "public-read"}, ["content-length-range", 1, 100], ["eq", "$Content-Type", "text/plain"]]}"#.utf8).base64EncodedString()
+        let scope = SignatureV4.Scope(date: "20261125", region: "us-east-1", service: "s3")
+        let signature = SignatureV4.signature(key: SignatureV4.signingKey(secret: S3Targets.secret, scope: scope), stringToSign: policy)
+        let fields = [("key", "up/${filename}"), ("acl", "public-read"), ("Content-Type", "text/plain"), ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+                      ("x-amz-credential", "\(S3Targets.accessKey)/20261125/us-east-1/s3/aws4_request"), ("x-amz-date", "20261125T000000Z"),
+                      ("policy", policy), ("x-amz-signature", signature)]
+        var body = ""
+        for (name, value) in fields { body += "--XyZ\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n" }
+        body += "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n"
+        let v2 = body.replacingOccurrences(of: "x-amz-signature", with: "signature")
+        return [[7, 100, 13] + Array("multipart/form-data; boundary=XyZ\n\(body)".utf8),
+                [255, 255, 255] + Array("multipart/form-data; boundary=\"XyZ\"\n\(v2)".utf8)]
+    }
+
     static func signedRequests() -> [[UInt8]] {
         let now = Date(timeIntervalSince1970: 1_764_000_000)
         var request = SignatureV4.Request(method: "GET", path: "/media/clip.flv", query: [("versionId", "null")],

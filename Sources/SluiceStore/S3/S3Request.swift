@@ -16,6 +16,8 @@ public enum S3Operation: Equatable, Sendable {
     case getBucketVersioning(bucket: String)
     case listMultipartUploads(bucket: String)
     case deleteObjects(bucket: String)
+    /// A browser form's upload (`POST /bucket`, multipart/form-data with a signed policy).
+    case postObject(bucket: String)
     case putObject(bucket: String, key: String)
     case copyObject(bucket: String, key: String)
     case getObject(bucket: String, key: String)
@@ -39,7 +41,8 @@ public enum S3Operation: Equatable, Sendable {
         switch self {
         case .listBuckets, .notImplemented, .invalid, .invalidArgument: return nil
         case .createBucket(let b), .deleteBucket(let b), .headBucket(let b), .getBucketLocation(let b), .getBucketACL(let b),
-             .listObjects(let b, _), .listObjectVersions(let b), .getBucketVersioning(let b), .listMultipartUploads(let b), .deleteObjects(let b):
+             .listObjects(let b, _), .listObjectVersions(let b), .getBucketVersioning(let b), .listMultipartUploads(let b), .deleteObjects(let b),
+             .postObject(let b):
             return b
         case .putObject(let b, _), .copyObject(let b, _), .getObject(let b, _), .headObject(let b, _), .deleteObject(let b, _),
              .getObjectACL(let b, _), .putObjectACL(let b, _), .createMultipartUpload(let b, _), .uploadPart(let b, _, _, _),
@@ -62,6 +65,7 @@ public enum S3Operation: Equatable, Sendable {
         case .getBucketVersioning: return "GetBucketVersioning"
         case .listMultipartUploads: return "ListMultipartUploads"
         case .deleteObjects: return "DeleteObjects"
+        case .postObject: return "PostObject"
         case .putObject: return "PutObject"
         case .copyObject: return "CopyObject"
         case .getObject: return "GetObject"
@@ -142,7 +146,7 @@ public struct S3Router: Sendable {
                 return .createBucket(bucket: bucket)
             case "DELETE": return .deleteBucket(bucket: bucket)
             case "HEAD": return .headBucket(bucket: bucket)
-            case "POST": return has("delete") ? .deleteObjects(bucket: bucket) : .invalid("POST on a bucket needs ?delete")
+            case "POST": return has("delete") ? .deleteObjects(bucket: bucket) : .postObject(bucket: bucket)
             case "GET":
                 if has("location") { return .getBucketLocation(bucket: bucket) }
                 if has("acl") { return .getBucketACL(bucket: bucket) }

@@ -283,6 +283,40 @@ check("aws-chunked upload", status == 200 and s3.get_object(Bucket="checks", Key
 status, answer = chunked_put("chunked-bad.bin", trailer_crc=b"AAAAAA==")
 check("aws-chunked trailer checksum mismatch", status == 400 and b"BadDigest" in answer, answer)
 
+# Browser-form uploads (POST Object) with a policy boto3 signs, sent as a browser would.
+import requests
+fields = {"acl": "public-read", "Content-Type": "text/plain", "x-amz-meta-from": "form", "Cache-Control": "max-age=5"}
+conditions = [{"acl": "public-read"}, {"Content-Type": "text/plain"}, {"x-amz-meta-from": "form"}, {"Cache-Control": "max-age=5"},
+              ["starts-with", "$key", "forms/"], ["content-length-range", 1, 1000]]
+form = s3.generate_presigned_post(Bucket="checks", Key="forms/${filename}", Fields=fields, Conditions=conditions, ExpiresIn=300)
+posted = requests.post(form["url"], data=form["fields"], files={"file": ("hello.txt", b"hello form")})
+check("form upload", posted.status_code == 204, (posted.status_code, posted.text))
+uploaded = s3.head_object(Bucket="checks", Key="forms/hello.txt")
+check("form fields stored", (uploaded["ContentType"], uploaded["Metadata"], uploaded["CacheControl"]) == ("text/plain", {"from": "form"}, "max-age=5"),
+      uploaded)
+check("form acl", anonymous.get_object(Bucket="checks", Key="forms/hello.txt")["Body"].read() == b"hello form")
+created = requests.post(form["url"], data={**form["fields"], "success_action_status": "201"}, files={"file": ("two.txt", b"second")})
+check("form field outside the policy", created.status_code == 403 and "Extra input fields: success_action_status" in created.text, created.text)
+form201 = s3.generate_presigned_post(Bucket="checks", Key="forms/${filename}", Fields={**fields, "success_action_status": "201"},
+                                     Conditions=conditions + [{"success_action_status": "201"}], ExpiresIn=300)
+created = requests.post(form201["url"], data=form201["fields"], files={"file": ("two.txt", b"second")})
+check("form upload, 201", created.status_code == 201 and "<Key>forms/two.txt</Key>" in created.text, (created.status_code, created.text))
+too_big = requests.post(form["url"], data=form["fields"], files={"file": ("big.txt", b"x" * 2000)})
+check("form over content-length-range", too_big.status_code == 400 and "EntityTooLarge" in too_big.text, too_big.text)
+elsewhere = requests.post(form["url"], data={**form["fields"], "key": "other/${filename}"}, files={"file": ("x.txt", b"x")})
+check("form key outside the policy", elsewhere.status_code == 403 and "AccessDenied" in elsewhere.text, elsewhere.text)
+forged = requests.post(form["url"], data={**form["fields"], "x-amz-signature": "0" * 64}, files={"file": ("x.txt", b"x")})
+check("form with a wrong signature", forged.status_code == 403 and "SignatureDoesNotMatch" in forged.text, forged.text)
+unsigned = requests.post(form["url"], data={"key": "forms/anon.txt"}, files={"file": ("x.txt", b"x")})
+check("form without a policy", unsigned.status_code == 403 and "AccessDenied" in unsigned.text, unsigned.text)
+expired = s3.generate_presigned_post(Bucket="checks", Key="forms/${filename}", Fields=fields, Conditions=conditions, ExpiresIn=-60)
+late = requests.post(expired["url"], data=expired["fields"], files={"file": ("x.txt", b"x")})
+check("expired form", late.status_code == 403 and "expired" in late.text, late.text)
+check("nothing kept from refused forms", [o["Key"] for o in s3.list_objects_v2(Bucket="checks", Prefix="forms/")["Contents"]]
+      == ["forms/hello.txt", "forms/two.txt"])
+check("not a form", requests.post(form["url"], data=b"plain", headers={"Content-Type": "text/plain"}).status_code == 412)
+s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": "forms/hello.txt"}, {"Key": "forms/two.txt"}]})
+
 # Expect: 100-continue is answered before the body is sent.
 request = AWSRequest(method="PUT", url=f"{ENDPOINT}/checks/expect.bin", data=b"z" * 100000,
                      headers={"Expect": "100-continue", "Content-Length": "100000"})

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""S3 compatibility: the public conformance suite ceph/s3-tests run against Sluice's S3
+API and against moto_server in one run, as the share of its tests that pass on each.
+
+  bench/s3_conformance.py --s3-tests PATH [--python PY] [-k EXPR] [--timeout 60]
+
+PATH is a checkout of https://github.com/ceph/s3-tests (not part of Sluice: bring it
+yourself); PY a Python with its requirements installed (boto3, munch, gevent, isodate,
+pytz, httplib2, lxml, pytest, pytest-timeout, pyyaml). The suite's file
+`s3tests/functional/test_s3.py` runs on each server with a config written here: the main
+user is Sluice's administrator key pair; the alt and tenant users are the same keys with
+other names until Sluice has users of its own, and their tests count as they come out.
+Prints passed / failed / errored / skipped per server and the share passed, and, for
+Sluice, the most common failure reasons; results go to bench/out/s3_conformance.json
+(with every test's outcome on both servers).
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+from servers import ROOT, build_sluice, free_port, sluice_environment, start_sluice, stop_sluice, wait_port
+
+OUT = os.path.join(ROOT, "bench", "out")
+ACCESS, SECRET = "AKIDSLUICECONFORMANCE", "conformance/secret+key0123456789"
+
+CONFIG = """[DEFAULT]
+host = 127.0.0.1
+port = {port}
+is_secure = False
+ssl_verify = False
+
+[fixtures]
+bucket prefix = conf-{{random}}-
+iam name prefix = s3-tests-
+iam path prefix = /s3-tests/
+
+[s3 main]
+display_name = {name}
+user_id = {user}
+email = main@example.com
+api_name = default
+access_key = {access}
+secret_key = {secret}
+
+[s3 alt]
+display_name = alt
+user_id = alt
+email = alt@example.com
+access_key = {access}
+secret_key = {secret}
+
+[s3 tenant]
+display_name = tenant
+user_id = tenant
+email = tenant@example.com
+access_key = {access}
+secret_key = {secret}
+tenant = tenant
+
+[iam]
+email = iam@example.com
+user_id = iam
+access_key = {access}
+secret_key = {secret}
+display_name = iam
+
+[iam root]
+access_key = {access}
+secret_key = {secret}
+user_id = iamroot
+email = root@example.com
+
+[iam alt root]
+access_key = {access}
+secret_key = {secret}
+user_id = iamaltroot
+email = altroot@example.com
+"""
+
+
+def run_suite(name, port, args, user, display_name):
+    folder = os.path.join(OUT, f"conformance-{name}")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    config = os.path.join(folder, "s3tests.conf")
+    open(config, "w").write(CONFIG.format(port=port, access=ACCESS, secret=SECRET, user=user, name=display_name))
+    report = os.path.join(folder, "junit.xml")
+    command = [args.python, "-m", "pytest", "s3tests/functional/test_s3.py", "-q", "-p", "no:cacheprovider",
+               f"--timeout={args.timeout}", f"--junitxml={report}", "-o", "junit_family=xunit1"]
+    if args.k:
+        command += ["-k", args.k]
+    print(f"[{name}] running s3-tests...", file=sys.stderr)
+    with open(os.path.join(folder, "pytest.log"), "w") as log:
+        subprocess.run(command, cwd=args.s3_tests, env={**os.environ, "S3TEST_CONF": config}, stdout=log, stderr=subprocess.STDOUT)
+    outcomes, reasons = {}, collections.Counter()
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        test = case.get("name")
+        if case.find("skipped") is not None:
+            outcomes[test] = "skipped"
+        elif (failure := case.find("failure")) is not None or (failure := case.find("error")) is not None:
+            outcomes[test] = "failed" if failure.tag == "failure" else "error"
+            message = (failure.get("message") or "").splitlines()[0] if failure.get("message") else ""
+            reasons[re.sub(r"[0-9a-f]{8,}|conf-\w+", "…", message)[:120]] += 1
+        else:
+            outcomes[test] = "passed"
+    return outcomes, reasons
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--s3-tests", required=True, help="a checkout of ceph/s3-tests")
+    parser.add_argument("--python", default=sys.executable, help="a Python with the suite's requirements")
+    parser.add_argument("-k", help="pytest -k expression, to run part of the suite")
+    parser.add_argument("--timeout", type=int, default=60, help="seconds per test")
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--skip-moto", action="store_true")
+    args = parser.parse_args()
+    args.s3_tests = os.path.abspath(args.s3_tests)
+    if not args.no_build:
+        build_sluice()
+    os.makedirs(OUT, exist_ok=True)
+
+    results = {}
+    data = os.path.join(OUT, "conformance-sluice-data")
+    shutil.rmtree(data, ignore_errors=True)
+    port = free_port()
+    log = open(os.path.join(OUT, "conformance-sluice.log"), "w")
+    sluice = start_sluice(data, s3_port=port, stderr=log,
+                          environment=sluice_environment(SLUICE_S3_ACCESS_KEY=ACCESS, SLUICE_S3_SECRET_KEY=SECRET))
+    try:
+        results["sluice"] = run_suite("sluice", port, args, user="sluice", display_name="sluice")
+    finally:
+        stop_sluice(sluice)
+    if not args.skip_moto:
+        port = free_port()
+        moto_log = open(os.path.join(OUT, "conformance-moto.log"), "w")
+        moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=moto_log, stderr=moto_log)
+        try:
+            wait_port(port)
+            results["moto"] = run_suite("moto", port, args, user="75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a",
+                                        display_name="webfile")
+        finally:
+            moto.terminate()
+            moto.wait(timeout=30)
+
+    print(f"\n{'server':<8} {'tests':>6} {'passed':>7} {'failed':>7} {'errors':>7} {'skipped':>8} {'share passed':>13}")
+    for name, (outcomes, _) in results.items():
+        counts = collections.Counter(outcomes.values())
+        total = len(outcomes)
+        print(f"{name:<8} {total:>6} {counts['passed']:>7} {counts['failed']:>7} {counts['error']:>7} {counts['skipped']:>8} "
+              f"{counts['passed'] / total if total else 0:>13.1%}")
+    if "moto" in results:
+        sluice, moto = results["sluice"][0], results["moto"][0]
+        both = sum(1 for t, o in sluice.items() if o == "passed" and moto.get(t) == "passed")
+        only_moto = sum(1 for t, o in moto.items() if o == "passed" and sluice.get(t) != "passed")
+        only_sluice = sum(1 for t, o in sluice.items() if o == "passed" and moto.get(t) != "passed")
+        print(f"\npassed on both: {both}; only on Sluice: {only_sluice}; only on moto: {only_moto}")
+    print("\nSluice's most common failure messages:")
+    for reason, count in results["sluice"][1].most_common(15):
+        print(f"{count:>5}  {reason}")
+    json.dump({name: outcomes for name, (outcomes, _) in results.items()}, open(os.path.join(OUT, "s3_conformance.json"), "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
