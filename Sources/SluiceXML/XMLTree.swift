@@ -14,6 +14,8 @@ public final class XMLTree {
     public func child(_ name: String) -> XMLTree? { children.first { $0.name == name } }
     public func all(_ name: String) -> [XMLTree] { children.filter { $0.name == name } }
     public func value(_ name: String) -> String? { child(name)?.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+    /// The text as sent, where whitespace is part of the value (an object key " ").
+    public func exactValue(_ name: String) -> String? { child(name)?.text }
 
     /// Every descendant named `name`, depth first (iteratively: no recursion on input).
     public func descendants(_ name: String) -> [XMLTree] {

@@ -32,7 +32,8 @@ public enum S3RequestBody {
     /// whether to answer only the failures.
     public static func objectsToDelete(_ document: Data) throws(S3Error) -> (keys: [String], versions: [String?], quiet: Bool) {
         guard let root = S3XMLElement.parse(document), root.name == "Delete" else { throw S3Error.malformedXML("expected Delete") }
-        let objects = root.all("Object").compactMap { object in object.value("Key").map { ($0, object.value("VersionId")) } }
+        // Keys as sent: " " and "a " are keys of their own.
+        let objects = root.all("Object").compactMap { object in object.exactValue("Key").map { ($0, object.value("VersionId")) } }
         guard objects.count <= maximumObjectsToDelete else {
             throw S3Error.malformedXML("at most \(maximumObjectsToDelete) objects per request")
         }

@@ -197,6 +197,11 @@ s3.delete_object(Bucket="checks", Key="list/item 1+é.txt", VersionId="null")
 deleted = s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": f"list/item {i}+é.txt"} for i in range(2, 5)]})
 check("delete objects", len(deleted["Deleted"]) == 3)
 check("versions gone", "Versions" not in s3.list_object_versions(Bucket="checks", Prefix="list/"))
+for key in (" ", "_ ", "tab\tkey "):
+    s3.put_object(Bucket="checks", Key="spaces/" + key, Body=b"s")
+spaced = s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": "spaces/" + k} for k in (" ", "_ ", "tab\tkey ")]})
+check("delete keys ending in spaces", sorted(d["Key"] for d in spaced["Deleted"]) == ["spaces/ ", "spaces/_ ", "spaces/tab\tkey "]
+      and "Contents" not in s3.list_objects_v2(Bucket="checks", Prefix="spaces/"), spaced)
 check("bucket not empty", error_code(lambda: s3.delete_bucket(Bucket="checks")) == ("BucketNotEmpty", 409))
 
 # Multipart
