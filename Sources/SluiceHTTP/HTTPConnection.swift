@@ -195,6 +195,12 @@ public final class HTTPConnection {
         }
     }
 
+    /// True when the request asked for `100 Continue` before sending its body and has not
+    /// been given it: answering now leaves the body unsent.
+    public var bodyStillAwaitsContinue: Bool {
+        if case .reading(_, true, false) = body { true } else { false }
+    }
+
     /// After the response: whether the connection can take another request. A body the
     /// handler left unread is drained if small; one the client still waits to send (it
     /// asked for `100 Continue` and got an error) means closing.

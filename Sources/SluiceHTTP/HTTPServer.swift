@@ -182,8 +182,11 @@ public final class HTTPServer: Sendable {
                     let started = ContinuousClock.now
                     let context = HTTPRequestContext(requestID: Self.requestID(), peer: peer)
                     var answer = await responder.respond(to: head, connection: connection, context: context)
-                    // A server that is stopping answers this request, then closes.
-                    let keepAlive = head.isKeepAlive && running
+                    // A server that is stopping answers this request, then closes; so does
+                    // one that answered a 100-continue request without asking for its body
+                    // (the client then never sends it), and says so: a client that reused
+                    // the connection would send its next request where the body was due.
+                    let keepAlive = head.isKeepAlive && running && !connection.bodyStillAwaitsContinue
                     if !keepAlive { answer.reply = answer.reply.closing() }
                     do {
                         try await HTTPReplyWriter(threadPool: threadPool, configuration: configuration, refusal: refusal)

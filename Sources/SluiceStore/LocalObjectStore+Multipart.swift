@@ -14,8 +14,8 @@ extension LocalObjectStore {
 
     public func createMultipartUpload(bucket: String, key: String, contentType: String?, acl: ObjectACL,
                                       metadata: [String: String], headers: [String: String] = [:]) throws(StoreError) -> String {
-        guard ObjectKey.isSafe(key), key.utf8.count <= 1024 else {
-            throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (relative path, no '..', at most 1024 bytes)")
+        guard ObjectKey.isStorable(key) else {
+            throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (1 to 1024 bytes, no NUL, no '.' or '..' between slashes)")
         }
         let id = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try write { db in

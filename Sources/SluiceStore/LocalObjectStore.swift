@@ -82,7 +82,7 @@ public final class LocalObjectStore: Sendable {
     // MARK: Buckets
 
     public func createBucket(_ name: String) throws(StoreError) {
-        guard ObjectKey.isValidBucketName(name) else {
+        guard ObjectKey.isValidNewBucketName(name) else {
             throw StoreError(.invalidBucketName, "'\(name)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
         }
         try write { db in
@@ -122,8 +122,8 @@ public final class LocalObjectStore: Sendable {
 
     /// Starts an upload; append the body, then commit it.
     public func beginUpload(bucket: String, key: String) throws(StoreError) -> ObjectUpload {
-        guard ObjectKey.isSafe(key), key.utf8.count <= 1024 else {
-            throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (relative path, no '..', at most 1024 bytes)")
+        guard ObjectKey.isStorable(key) else {
+            throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (1 to 1024 bytes, no NUL, no '.' or '..' between slashes)")
         }
         guard try bucketExists(bucket) else { throw StoreError(.noSuchBucket, "no bucket named \(bucket)") }
         return try ObjectUpload(store: self, bucket: bucket, key: key)
@@ -349,7 +349,9 @@ public final class LocalObjectStore: Sendable {
             switch condition {
             case .absent? where previous != nil:
                 throw StoreError(.preconditionFailed, "an object named \(info.key) exists (If-None-Match: *)")
-            case .matching? where previous == nil:
+            case .notMatching(let etag)? where previous?.etag == etag:
+                throw StoreError(.preconditionFailed, "the object's ETag is \(etag) (If-None-Match)")
+            case .present? where previous == nil, .matching? where previous == nil:
                 throw StoreError(.noSuchKey, "no object named \(info.key) to match (If-Match)")
             case .matching(let etag)? where previous?.etag != etag:
                 throw StoreError(.preconditionFailed, "the object's ETag is not \(etag) (If-Match)")

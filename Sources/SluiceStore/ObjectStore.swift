@@ -59,15 +59,15 @@ extension ObjectStore {
         return keys
     }
 
-    /// Checks a key before it goes to any backend: a relative path of at most 1024 bytes.
+    /// Checks a key before it goes to any backend: 1 to 1024 bytes, no NUL.
     static func checkKey(_ key: String) throws(StoreError) {
-        guard ObjectKey.isSafe(key), key.utf8.count <= 1024 else {
-            throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (relative path, no '..', at most 1024 bytes)")
+        guard ObjectKey.isStorable(key) else {
+            throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (1 to 1024 bytes, no NUL, no '.' or '..' between slashes)")
         }
     }
 
     static func checkBucketName(_ name: String) throws(StoreError) {
-        guard ObjectKey.isValidBucketName(name) else {
+        guard ObjectKey.isValidNewBucketName(name) else {
             throw StoreError(.invalidBucketName, "'\(name)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
         }
     }

@@ -49,6 +49,10 @@ public enum StoredHeader {
 public enum WriteCondition: Sendable, Equatable {
     /// `If-None-Match: *`: only if no object has the key.
     case absent
+    /// `If-None-Match: ETAG`: not over the object with that ETag.
+    case notMatching(etag: String)
+    /// `If-Match: *`: only over an existing object.
+    case present
     /// `If-Match: ETAG`: only over the object with that ETag.
     case matching(etag: String)
 }

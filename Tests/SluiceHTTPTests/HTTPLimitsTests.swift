@@ -110,7 +110,9 @@ final class HTTPLimitsTests: XCTestCase {
         var signed = SignatureV4.Request(method: "PUT", path: "/media/slow.bin", headers: [("host", "127.0.0.1:\(port)")])
         SignatureV4.sign(&signed, accessKey: "KEY", secret: "secret", region: "us-east-1", payloadHash: SignatureV4.unsignedPayload, now: Date())
         let headers = signed.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
-        let answers = try await run(port: port, ["long-uri", "garbage", "slow-head", "slow-body"], environment: ["SLOW_BODY_HEADERS": headers])
+        let answers = try await run(port: port, ["long-uri", "garbage", "slow-head", "slow-body", "expect-early-answer"],
+                                    environment: ["SLOW_BODY_HEADERS": headers])
+        XCTAssertEqual(answers["expect-early-answer"], "403 close", "an unsigned PUT refused before its body")
         XCTAssertEqual(answers["long-uri"], "414")
         XCTAssertEqual(answers["garbage"], "400")
         XCTAssertEqual(answers["slow-head"], "408")

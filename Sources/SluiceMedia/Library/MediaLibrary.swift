@@ -35,6 +35,25 @@ public enum ObjectKey {
         }
     }
 
+    /// A key the store can hold: 1 to 1024 bytes of UTF-8 without NUL, and no `.` or
+    /// `..` component, which an external store under a prefix might resolve out of it.
+    /// Folder markers (`dir/`), `a//b` and ` ` are keys, as S3 has them; only `isSafe`
+    /// keys become file paths.
+    public static func isStorable(_ key: String) -> Bool {
+        guard !key.isEmpty, key.utf8.count <= 1024, !key.utf8.contains(0) else { return false }
+        return !key.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == "." || $0 == ".." }
+    }
+
+    /// A name a new bucket may take, by S3's rules: a valid name that starts and ends with
+    /// a letter or digit, has no dot beside a dot or hyphen, and is not an IPv4 address.
+    public static func isValidNewBucketName(_ name: String) -> Bool {
+        guard isValidBucketName(name), let first = name.utf8.first, let last = name.utf8.last else { return false }
+        let alphanumeric = { (byte: UInt8) in (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) }
+        guard alphanumeric(first), alphanumeric(last), !name.contains(".-"), !name.contains("-.") else { return false }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return !(parts.count == 4 && parts.allSatisfy { UInt8($0) != nil })
+    }
+
     /// A bucket name as S3 allows it: 3–63 of lower-case letters, digits, dots and hyphens.
     public static func isValidBucketName(_ name: String) -> Bool {
         guard (3...63).contains(name.utf8.count), name != "..", !name.contains("..") else { return false }

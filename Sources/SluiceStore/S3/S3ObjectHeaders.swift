@@ -52,7 +52,7 @@ extension S3RequestHandler {
             guard var value = headers.first(name: name) else { continue }
             if name == "Content-Encoding" {
                 value = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                    .filter { $0.lowercased() != "aws-chunked" && !$0.isEmpty }.joined(separator: ",")
+                    .filter { $0.lowercased() != "aws-chunked" && !$0.isEmpty }.joined(separator: ", ")
                 if value.isEmpty { continue }
             }
             stored[name] = value
@@ -60,15 +60,13 @@ extension S3RequestHandler {
         return stored
     }
 
-    /// A PUT's If-None-Match (only `*`, as S3 has it) or If-Match.
+    /// A PUT's If-None-Match or If-Match (an ETag, or `*` for any object).
     static func writeCondition(_ call: S3Call) throws -> WriteCondition? {
         if let noneMatch = call.header("if-none-match") {
-            guard noneMatch.trimmingCharacters(in: .whitespaces) == "*" else {
-                throw S3Error("NotImplemented", .notImplemented, "A header you provided implies functionality that is not implemented (If-None-Match other than *).")
-            }
-            return .absent
+            let etag = unquote(noneMatch)
+            return etag == "*" ? .absent : .notMatching(etag: etag)
         }
-        return call.header("if-match").map { .matching(etag: unquote($0)) }
+        return call.header("if-match").map { unquote($0) == "*" ? .present : .matching(etag: unquote($0)) }
     }
 
     /// A metadata value as a header can carry it: non-ASCII text RFC 2047-encoded

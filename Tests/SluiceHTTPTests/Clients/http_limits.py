@@ -101,6 +101,21 @@ def check(name):
         result = answer(s, 8)
         s.close()
         return result
+    if name == "expect-early-answer":
+        # An answer given before a 100-continue body was asked for: the body never comes,
+        # so the connection must close, and the answer must say so.
+        s = connect()
+        s.sendall(b"PUT /media/early.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        s.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head = data.split(b"\r\n\r\n")[0].lower()
+        return data.split(b" ")[1].decode() + (" close" if b"\r\nconnection: close" in head else " keep-alive")
     if name == "slow-tunnel-body":
         # An RTMPT poll whose body stops short: the body deadline holds there too.
         s = connect()

@@ -147,6 +147,13 @@ check("if-match, wrong etag", error_code(lambda: s3.put_object(Bucket="checks", 
 check("if-match, missing key", error_code(lambda: s3.put_object(Bucket="checks", Key="absent.txt", Body=b"x", IfMatch='"0123"'))[1] == 404)
 check("if-match, right etag", s3.put_object(Bucket="checks", Key="stored.txt", Body=b"replaced", IfMatch=stored["ETag"])["ETag"])
 check("conditional write kept the body", s3.get_object(Bucket="checks", Key="stored.txt")["Body"].read() == b"replaced")
+current = s3.head_object(Bucket="checks", Key="stored.txt")["ETag"]
+check("if-match * over an object", s3.put_object(Bucket="checks", Key="stored.txt", Body=b"again", IfMatch="*")["ETag"])
+check("if-match * without one", error_code(lambda: s3.put_object(Bucket="checks", Key="absent.txt", Body=b"x", IfMatch="*"))[1] == 404)
+again = s3.head_object(Bucket="checks", Key="stored.txt")["ETag"]
+check("if-none-match with the current etag", error_code(lambda: s3.put_object(Bucket="checks", Key="stored.txt", Body=b"x", IfNoneMatch=again))
+      == ("PreconditionFailed", 412))
+check("if-none-match with an old etag", s3.put_object(Bucket="checks", Key="stored.txt", Body=b"new", IfNoneMatch=current)["ETag"])
 s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": k} for k in ("stored.txt", "stored-copy.txt", "fresh.txt")]})
 
 # Copy and listing
@@ -197,6 +204,27 @@ s3.delete_object(Bucket="checks", Key="list/item 1+é.txt", VersionId="null")
 deleted = s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": f"list/item {i}+é.txt"} for i in range(2, 5)]})
 check("delete objects", len(deleted["Deleted"]) == 3)
 check("versions gone", "Versions" not in s3.list_object_versions(Bucket="checks", Prefix="list/"))
+for key in ("paged/d1/a", "paged/d1/b", "paged/d2/a", "paged/top"):
+    s3.put_object(Bucket="checks", Key=key, Body=b"p")
+seen, marker = [], ""
+for _ in range(6):
+    page = s3.list_objects(Bucket="checks", Prefix="paged/", Delimiter="/", MaxKeys=1, Marker=marker)
+    seen += [p["Prefix"] for p in page.get("CommonPrefixes", [])] + [o["Key"] for o in page.get("Contents", [])]
+    if not page["IsTruncated"]:
+        break
+    marker = page["NextMarker"]
+check("v1 pages by NextMarker past common prefixes", seen == ["paged/d1/", "paged/d2/", "paged/top"], seen)
+v1 = s3.list_objects(Bucket="checks", Prefix="paged/top")["Contents"][0]
+v2 = s3.list_objects_v2(Bucket="checks", Prefix="paged/top")["Contents"][0]
+v2owner = s3.list_objects_v2(Bucket="checks", Prefix="paged/top", FetchOwner=True)["Contents"][0]
+check("owners in listings", "Owner" in v1 and "Owner" not in v2 and "Owner" in v2owner, (v1, v2, v2owner))
+s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": k} for k in ("paged/d1/a", "paged/d1/b", "paged/d2/a", "paged/top")]})
+check("bucket names as S3 allows new ones", all(error_code(lambda: s3.create_bucket(Bucket=name))[0] == "InvalidBucketName"
+                                                for name in ("ends-", "dot.-dash", "192.168.5.4", "-starts")))
+s3.put_object(Bucket="checks", Key="folder/", Body=b"")
+check("folder marker keys", [o["Key"] for o in s3.list_objects_v2(Bucket="checks", Prefix="folder")["Contents"]] == ["folder/"])
+s3.delete_object(Bucket="checks", Key="folder/")
+check("a '..' component is refused", error_code(lambda: s3.put_object(Bucket="checks", Key="a/../b", Body=b"x")) == ("InvalidArgument", 400))
 for key in (" ", "_ ", "tab\tkey "):
     s3.put_object(Bucket="checks", Key="spaces/" + key, Body=b"s")
 spaced = s3.delete_objects(Bucket="checks", Delete={"Objects": [{"Key": "spaces/" + k} for k in (" ", "_ ", "tab\tkey ")]})
