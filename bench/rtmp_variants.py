@@ -30,7 +30,7 @@ import sys
 import time
 
 from rtmp_vod import CLIP, MEDIA, OUT, ROOT, make_clip, run
-from servers import cpu_seconds, free_port, wait_port
+from servers import cpu_seconds, free_port, sluice_environment, wait_port
 
 VARIANTS = ["rtmp", "rtmpe", "rtmpt", "rtmpte"]
 # Each variant's allowed ratio to plain RTMP on the same server: (throughput at least,
@@ -48,10 +48,12 @@ class Sluice:
         os.link(os.path.join(MEDIA, CLIP), os.path.join(self.dir, "buckets", "media", CLIP))
         self.rtmp_port, self.http_port = free_port(), free_port()
         self.log = open(os.path.join(OUT, "variants-sluice.log"), "w")
+        # Every client comes from 127.0.0.1: the HTTP port's cap of 128 connections from
+        # one address (http.max-connections-per-ip) would refuse tunnelled clients past it.
         self.process = subprocess.Popen(
             [os.path.join(ROOT, ".build", "release", "sluice"), "serve", "--control-port=-1", "--s3-port=-1", "--data", self.dir,
              "--rtmp-host", "127.0.0.1", "--rtmp-port", str(self.rtmp_port), "--http-port", str(self.http_port), "--log-level", "warning"],
-            stderr=self.log)
+            stderr=self.log, env=sluice_environment(SLUICE_HTTP_MAX_CONNECTIONS_PER_IP="4096"))
         wait_port(self.rtmp_port)
         wait_port(self.http_port)
         self.pid = self.process.pid
