@@ -30,7 +30,7 @@ import sys
 import time
 
 from rtmp_vod import CLIP, MEDIA, OUT, ROOT, make_clip, run
-from servers import cpu_seconds, free_port, sluice_environment, wait_port
+from servers import cpu_seconds, free_port, sluice_environment, start_sluice, wait_port
 
 VARIANTS = ["rtmp", "rtmpe", "rtmpt", "rtmpte"]
 # Each variant's allowed ratio to plain RTMP on the same server: (throughput at least,
@@ -38,35 +38,41 @@ VARIANTS = ["rtmp", "rtmpe", "rtmpt", "rtmpte"]
 TARGETS = {"rtmpe": (0.8, 1.5), "rtmpt": (0.5, 3.0), "rtmpte": (0.5, 3.0)}
 
 
-class Sluice:
-    name = "sluice"
-
-    def __init__(self):
-        self.dir = os.path.join(OUT, "variants-sluice-data")
-        shutil.rmtree(self.dir, ignore_errors=True)
-        os.makedirs(os.path.join(self.dir, "buckets", "media"))
-        os.link(os.path.join(MEDIA, CLIP), os.path.join(self.dir, "buckets", "media", CLIP))
-        self.rtmp_port, self.http_port = free_port(), free_port()
-        self.log = open(os.path.join(OUT, "variants-sluice.log"), "w")
-        # Every client comes from 127.0.0.1: the HTTP port's cap of 128 connections from
-        # one address (http.max-connections-per-ip) would refuse tunnelled clients past it.
-        self.process = subprocess.Popen(
-            [os.path.join(ROOT, ".build", "release", "sluice"), "serve", "--control-port=-1", "--s3-port=-1", "--data", self.dir,
-             "--rtmp-host", "127.0.0.1", "--rtmp-port", str(self.rtmp_port), "--http-port", str(self.http_port), "--log-level", "warning"],
-            stderr=self.log, env=sluice_environment(SLUICE_HTTP_MAX_CONNECTIONS_PER_IP="4096"))
-        wait_port(self.rtmp_port)
-        wait_port(self.http_port)
-        self.pid = self.process.pid
+class Server:
+    """A server with an RTMP port and an HTTP port (the tunnel's)."""
+    rtmp_port = http_port = 0
+    process = None
 
     def port(self, variant):
         return self.http_port if variant in ("rtmpt", "rtmpte") else self.rtmp_port
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
-class Crtmpserver:
+class Sluice(Server):
+    name = "sluice"
+
+    def __init__(self):
+        data = os.path.join(OUT, "variants-sluice-data")
+        shutil.rmtree(data, ignore_errors=True)
+        os.makedirs(os.path.join(data, "buckets", "media"))
+        os.link(os.path.join(MEDIA, CLIP), os.path.join(data, "buckets", "media", CLIP))
+        self.rtmp_port, self.http_port = free_port(), free_port()
+        # Every client comes from 127.0.0.1: the HTTP port's cap of 128 connections from
+        # one address (http.max-connections-per-ip) would refuse tunnelled clients past it.
+        self.process = start_sluice(data, rtmp_port=self.rtmp_port, http_port=self.http_port,
+                                    stderr=open(os.path.join(OUT, "variants-sluice.log"), "w"),
+                                    environment=sluice_environment(SLUICE_HTTP_MAX_CONNECTIONS_PER_IP="4096"))
+        wait_port(self.http_port)
+        self.pid = self.process.pid
+
+
+class Crtmpserver(Server):
     name = "crtmpserver"
 
     def __init__(self, binary):
@@ -98,16 +104,6 @@ class Crtmpserver:
         wait_port(self.rtmp_port)
         wait_port(self.http_port)
         self.pid = self.process.pid
-
-    def port(self, variant):
-        return self.http_port if variant in ("rtmpt", "rtmpte") else self.rtmp_port
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def rtmpdump(server, variant, output="/dev/null"):

@@ -48,40 +48,20 @@ api_name = default
 access_key = {access}
 secret_key = {secret}
 
-[s3 alt]
-display_name = alt
-user_id = alt
-email = alt@example.com
-access_key = {access}
-secret_key = {secret}
-
-[s3 tenant]
-display_name = tenant
-user_id = tenant
-email = tenant@example.com
-access_key = {access}
-secret_key = {secret}
-tenant = tenant
-
-[iam]
-email = iam@example.com
-user_id = iam
-access_key = {access}
-secret_key = {secret}
-display_name = iam
-
-[iam root]
-access_key = {access}
-secret_key = {secret}
-user_id = iamroot
-email = root@example.com
-
-[iam alt root]
-access_key = {access}
-secret_key = {secret}
-user_id = iamaltroot
-email = altroot@example.com
 """
+
+
+# The other principals the suite names: the same keys under other names, until Sluice
+# has users of its own.
+OTHERS = [("s3 alt", "alt"), ("s3 tenant", "tenant"), ("iam", "iam"), ("iam root", "iamroot"), ("iam alt root", "iamaltroot")]
+
+
+def config_text(port, user, display_name):
+    text = CONFIG.format(port=port, access=ACCESS, secret=SECRET, user=user, name=display_name)
+    for section, name in OTHERS:
+        text += (f"\n[{section}]\ndisplay_name = {name}\nuser_id = {name}\nemail = {name}@example.com\n"
+                 f"access_key = {ACCESS}\nsecret_key = {SECRET}\n" + ("tenant = tenant\n" if name == "tenant" else ""))
+    return text
 
 
 def run_suite(name, port, args, user, display_name):
@@ -89,7 +69,7 @@ def run_suite(name, port, args, user, display_name):
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     config = os.path.join(folder, "s3tests.conf")
-    open(config, "w").write(CONFIG.format(port=port, access=ACCESS, secret=SECRET, user=user, name=display_name))
+    open(config, "w").write(config_text(port, user, display_name))
     report = os.path.join(folder, "junit.xml")
     command = [args.python, "-m", "pytest", "s3tests/functional/test_s3.py", "-q", "-p", "no:cacheprovider",
                f"--timeout={args.timeout}", f"--junitxml={report}", "-o", "junit_family=xunit1"]
