@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from rtmp_vod import CLIP, MEDIA, OUT, ROOT, make_clip, run
+from rtmp_vod import CLIP, MEDIA, OUT, prepare
 from servers import cpu_seconds, free_port, sluice_environment, start_sluice, wait_port
 
 VARIANTS = ["rtmp", "rtmpe", "rtmpt", "rtmpte"]
@@ -162,10 +162,7 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
 
-    run([os.path.join(ROOT, "scripts", "install-deps"), "--bench"])
-    if not args.no_build:
-        run(["swift", "build", "-c", "release", "--product", "sluice"], cwd=ROOT)
-    clip = make_clip()
+    clip = prepare(args)
     size = os.path.getsize(clip)
     print(f"clip: {size / 1e6:.1f} MB", file=sys.stderr)
 

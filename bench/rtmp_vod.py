@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from servers import MemorySampler, cpu_seconds, free_port, peak_rss_mb, wait_port
+from servers import MemorySampler, build_sluice, cpu_seconds, free_port, peak_rss_mb, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
@@ -46,6 +46,14 @@ def make_clip():
              "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
              "-c:a", "aac", "-b:a", "128k", "-flvflags", "add_keyframe_index", path])
     return path
+
+
+def prepare(args):
+    """The bench's tools, a release build unless --no-build, and the clip."""
+    run([os.path.join(ROOT, "scripts", "install-deps"), "--bench"])
+    if not args.no_build:
+        build_sluice()
+    return make_clip()
 
 
 class Nginx:
@@ -146,10 +154,7 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
 
-    run([os.path.join(ROOT, "scripts", "install-deps"), "--bench"])
-    if not args.no_build:
-        run(["swift", "build", "-c", "release", "--product", "sluice"], cwd=ROOT)
-    clip = make_clip()
+    clip = prepare(args)
     print(f"clip: {os.path.getsize(clip) / 1e6:.1f} MB", file=sys.stderr)
 
     servers = [Nginx(), Sluice()]

@@ -201,8 +201,10 @@ extension S3RequestHandler {
 
     /// Without credentials only GET and HEAD of public-read objects are allowed; every
     /// other request is AccessDenied, and so is a missing object (as S3 answers
-    /// anonymous callers, who may not learn what exists).
+    /// anonymous callers, who may not learn what exists). A missing bucket is named as
+    /// such, as S3 names it to anyone.
     func anonymous(_ call: S3Call) async throws -> S3Reply {
+        if let bucket = call.operation.bucket { try await requireBucket(bucket) }
         guard call.operation.isAnonymousRead, let bucket = call.operation.bucket, let key = Self.keyOf(call.operation) else {
             throw S3Error.accessDenied(reason: "an unsigned request may only GET or HEAD a public-read object")
         }

@@ -33,6 +33,27 @@ def answer(s, wait=5.0):
     return data.split(b" ")[1].decode()
 
 
+def head_of(s, wait=5.0):
+    """The first response head on s (up to its blank line); b"" if it closed first."""
+    s.settimeout(wait)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\r\n\r\n")[0]
+
+
+def stalled(raw, wait=8.0):
+    """Sends part of a request, then nothing: what the server answers (or does) meanwhile."""
+    s = connect()
+    s.sendall(raw)
+    result = answer(s, wait)
+    s.close()
+    return result
+
+
 def send(raw, wait=5.0):
     s = connect()
     try:
@@ -59,11 +80,7 @@ def check(name):
         return send(b"GET\r\n\r\n")
     if name == "slow-head":
         # Half a head, then silence: 408 once the head deadline passes.
-        s = connect()
-        s.sendall(b"GET /crossdomain.xml HTTP/1.1\r\nHost: x\r\n")
-        result = answer(s, 8)
-        s.close()
-        return result
+        return stalled(b"GET /crossdomain.xml HTTP/1.1\r\nHost: x\r\n")
     if name == "slowloris":
         # One byte of the head every 0.4 s never completes it in time.
         s = connect()
@@ -80,13 +97,9 @@ def check(name):
         s.close()
         return result
     if name == "slow-body":
-        s = connect()
         # Headers to sign the request with come from the test (SLOW_BODY_HEADERS, one per line).
         extra = os.environ.get("SLOW_BODY_HEADERS", "").replace("\n", "\r\n").encode()
-        s.sendall(b"PUT /media/slow.bin HTTP/1.1\r\n" + extra + b"\r\nContent-Length: 100\r\n\r\nabc")
-        result = answer(s, 8)
-        s.close()
-        return result
+        return stalled(b"PUT /media/slow.bin HTTP/1.1\r\n" + extra + b"\r\nContent-Length: 100\r\n\r\nabc")
     if name == "idle-keep-alive":
         # A finished request, then nothing: closed quietly after the keep-alive time.
         s = connect()
@@ -106,23 +119,12 @@ def check(name):
         # so the connection must close, and the answer must say so.
         s = connect()
         s.sendall(b"PUT /media/early.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
-        s.settimeout(5)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        head = head_of(s)
         s.close()
-        head = data.split(b"\r\n\r\n")[0].lower()
-        return data.split(b" ")[1].decode() + (" close" if b"\r\nconnection: close" in head else " keep-alive")
+        return head.split(b" ")[1].decode() + (" close" if b"\r\nconnection: close" in head.lower() else " keep-alive")
     if name == "slow-tunnel-body":
         # An RTMPT poll whose body stops short: the body deadline holds there too.
-        s = connect()
-        s.sendall(b"POST /send/x/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-        result = answer(s, 8)
-        s.close()
-        return result
+        return stalled(b"POST /send/x/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
     if name == "big-tunnel-body":
         return send(b"POST /send/x/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + bytes(2_000_000))
     if name == "pipelined":

@@ -101,6 +101,7 @@ check("unknown access key", error_code(lambda: client(access="AKIDNOBODY").list_
 check("anonymous private get", error_code(lambda: anonymous.get_object(Bucket="checks", Key="dir/one.bin")) == ("AccessDenied", 403))
 check("anonymous put", error_code(lambda: anonymous.put_object(Bucket="checks", Key="x", Body=b"x")) == ("AccessDenied", 403))
 check("anonymous list", error_code(lambda: anonymous.list_objects_v2(Bucket="checks")) == ("AccessDenied", 403))
+check("anonymous get from a missing bucket", error_code(lambda: anonymous.get_object(Bucket="nothing-here", Key="x")) == ("NoSuchBucket", 404))
 s3.put_object_acl(Bucket="checks", Key="dir/one.bin", ACL="public-read")
 grants = s3.get_object_acl(Bucket="checks", Key="dir/one.bin")["Grants"]
 check("acl lists AllUsers READ", any(g["Grantee"].get("URI", "").endswith("/AllUsers") and g["Permission"] == "READ" for g in grants), grants)
