@@ -11,8 +11,9 @@ pytz, httplib2, lxml, pytest, pytest-timeout, pyyaml). The suite's file
 user is Sluice's administrator key pair; the alt and tenant users are the same keys with
 other names until Sluice has users of its own, and their tests count as they come out.
 Prints passed / failed / errored / skipped per server and the share passed, and, for
-Sluice, the most common failure reasons; results go to bench/out/s3_conformance.json
-(with every test's outcome on both servers).
+Sluice, the most common failure reasons; results go to bench/out/s3_conformance-SERVERS.json
+(with every test's outcome on each server; `-sluice`, `-moto` or
+`-sluice-moto` after the name, for what ran).
 """
 import argparse
 import collections
@@ -100,6 +101,7 @@ def main():
     parser.add_argument("--timeout", type=int, default=60, help="seconds per test")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--skip-moto", action="store_true")
+    parser.add_argument("--skip-sluice", action="store_true", help="moto_server alone (to run the two side by side)")
     args = parser.parse_args()
     args.s3_tests = os.path.abspath(args.s3_tests)
     if not args.no_build:
@@ -107,16 +109,17 @@ def main():
     os.makedirs(OUT, exist_ok=True)
 
     results = {}
-    data = os.path.join(OUT, "conformance-sluice-data")
-    shutil.rmtree(data, ignore_errors=True)
-    port = free_port()
-    log = open(os.path.join(OUT, "conformance-sluice.log"), "w")
-    sluice = start_sluice(data, s3_port=port, stderr=log,
-                          environment=sluice_environment(SLUICE_S3_ACCESS_KEY=ACCESS, SLUICE_S3_SECRET_KEY=SECRET))
-    try:
-        results["sluice"] = run_suite("sluice", port, args, user="sluice", display_name="sluice")
-    finally:
-        stop_sluice(sluice)
+    if not args.skip_sluice:
+        data = os.path.join(OUT, "conformance-sluice-data")
+        shutil.rmtree(data, ignore_errors=True)
+        port = free_port()
+        log = open(os.path.join(OUT, "conformance-sluice.log"), "w")
+        sluice = start_sluice(data, s3_port=port, stderr=log,
+                              environment=sluice_environment(SLUICE_S3_ACCESS_KEY=ACCESS, SLUICE_S3_SECRET_KEY=SECRET))
+        try:
+            results["sluice"] = run_suite("sluice", port, args, user="sluice", display_name="sluice")
+        finally:
+            stop_sluice(sluice)
     if not args.skip_moto:
         port = free_port()
         moto_log = open(os.path.join(OUT, "conformance-moto.log"), "w")
@@ -135,16 +138,18 @@ def main():
         total = len(outcomes)
         print(f"{name:<8} {total:>6} {counts['passed']:>7} {counts['failed']:>7} {counts['error']:>7} {counts['skipped']:>8} "
               f"{counts['passed'] / total if total else 0:>13.1%}")
-    if "moto" in results:
+    if "moto" in results and "sluice" in results:
         sluice, moto = results["sluice"][0], results["moto"][0]
         both = sum(1 for t, o in sluice.items() if o == "passed" and moto.get(t) == "passed")
         only_moto = sum(1 for t, o in moto.items() if o == "passed" and sluice.get(t) != "passed")
         only_sluice = sum(1 for t, o in sluice.items() if o == "passed" and moto.get(t) != "passed")
         print(f"\npassed on both: {both}; only on Sluice: {only_sluice}; only on moto: {only_moto}")
-    print("\nSluice's most common failure messages:")
-    for reason, count in results["sluice"][1].most_common(15):
-        print(f"{count:>5}  {reason}")
-    json.dump({name: outcomes for name, (outcomes, _) in results.items()}, open(os.path.join(OUT, "s3_conformance.json"), "w"), indent=1)
+    if "sluice" in results:
+        print("\nSluice's most common failure messages:")
+        for reason, count in results["sluice"][1].most_common(15):
+            print(f"{count:>5}  {reason}")
+    names = "-".join(results)
+    json.dump({name: outcomes for name, (outcomes, _) in results.items()}, open(os.path.join(OUT, f"s3_conformance-{names}.json"), "w"), indent=1)
 
 
 if __name__ == "__main__":

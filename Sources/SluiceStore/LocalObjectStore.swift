@@ -106,16 +106,25 @@ public final class LocalObjectStore: Sendable {
     }
 
     /// Deletes an empty bucket (S3 refuses others with BucketNotEmpty).
+    /// Deletes an empty bucket. Uploads still in progress in it go with it, as S3 drops
+    /// them (tools that empty a bucket before deleting it leave them).
     public func deleteBucket(_ name: String) throws(StoreError) {
-        try write { db in
+        let parts: [String] = try write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM bucket WHERE name = ?", arguments: [name]) == true else {
                 throw StoreError(.noSuchBucket, "no bucket named \(name)")
             }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM object WHERE bucket = ? LIMIT 1", arguments: [name]) == true {
                 throw StoreError(.bucketNotEmpty, "bucket \(name) is not empty")
             }
+            let parts = try String.fetchAll(db, sql: """
+                SELECT path FROM multipartPart WHERE uploadId IN (SELECT id FROM multipartUpload WHERE bucket = ?)
+                """, arguments: [name])
+            try db.execute(sql: "DELETE FROM multipartPart WHERE uploadId IN (SELECT id FROM multipartUpload WHERE bucket = ?)", arguments: [name])
+            try db.execute(sql: "DELETE FROM multipartUpload WHERE bucket = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM bucket WHERE name = ?", arguments: [name])
+            return parts
         }
+        for path in parts { unlink(dataFolder + "/" + path) }
     }
 
     // MARK: Objects

@@ -252,6 +252,11 @@ check("part too small", error_code(lambda: s3.complete_multipart_upload(
     MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), small_etags)]})) == ("EntityTooSmall", 400))
 s3.abort_multipart_upload(Bucket="checks", Key="small.bin", UploadId=small)
 check("aborted upload is gone", error_code(lambda: s3.list_parts(Bucket="checks", Key="small.bin", UploadId=small)) == ("NoSuchUpload", 404))
+s3.create_bucket(Bucket="pending-upload")
+pending = s3.create_multipart_upload(Bucket="pending-upload", Key="left.bin")["UploadId"]
+s3.upload_part(Bucket="pending-upload", Key="left.bin", UploadId=pending, PartNumber=1, Body=b"part")
+s3.delete_bucket(Bucket="pending-upload")
+check("a bucket goes with its unfinished uploads", error_code(lambda: s3.head_bucket(Bucket="pending-upload"))[1] == 404)
 
 # Presigned URLs: botocore's default for S3 is Signature Version 2 (what `aws s3 presign`
 # prints), and Signature Version 4 when asked for.
