@@ -34,13 +34,19 @@ final class HTTPLimitsTests: XCTestCase {
         return answers
     }
 
-    func testPublicListenerAnswersEveryBrokenLimit() async throws {
+    /// The public listener on a free port with the test limits (and RTMP on it, if given).
+    func startPublicListener(rtmp: RTMPServer? = nil) async throws -> Int {
         var logger = Logger(label: "sluice-http-limits")
         logger.logLevel = .critical
         let server = PublicHTTPServer(group: MultiThreadedEventLoopGroup.singleton, logger: logger, limits: Self.testLimits,
                                       maximumConnections: 100, maximumConnectionsPerAddress: 5)
-        let port = try await server.start(host: "127.0.0.1", port: 0)
+        let port = try await server.start(host: "127.0.0.1", port: 0, rtmp: rtmp)
         addTeardownBlock { await server.shutdown() }
+        return port
+    }
+
+    func testPublicListenerAnswersEveryBrokenLimit() async throws {
+        let port = try await startPublicListener()
         let answers = try await run(port: port, ["ok", "long-uri", "big-headers", "huge-header", "garbage", "bad-request-line",
                                                  "slow-head", "slowloris", "idle-keep-alive", "per-ip-8", "ok"])
         XCTAssertEqual(answers["ok"], "200")
@@ -59,15 +65,10 @@ final class HTTPLimitsTests: XCTestCase {
     /// polls too (answered on the event loop, pipelined among other requests, in order),
     /// and an RTMP client on the same port still plays.
     func testTheLimitsHoldWhenRTMPSharesThePort() async throws {
-        var logger = Logger(label: "sluice-http-limits")
-        logger.logLevel = .critical
         let root = try await TestMedia.shared.bucketRoot([.shortFLV])
         let rtmp = try await TestServer.start(bucketRoot: root)
         addTeardownBlock { await rtmp.stop() }
-        let server = PublicHTTPServer(group: MultiThreadedEventLoopGroup.singleton, logger: logger, limits: Self.testLimits,
-                                      maximumConnections: 100, maximumConnectionsPerAddress: 5)
-        let port = try await server.start(host: "127.0.0.1", port: 0, rtmp: rtmp.server)
-        addTeardownBlock { await server.shutdown() }
+        let port = try await startPublicListener(rtmp: rtmp.server)
         let answers = try await run(port: port, ["ok", "long-uri", "garbage", "slow-head", "slowloris", "idle-keep-alive", "slow-tunnel-body",
                                                  "big-tunnel-body", "pipelined", "ok"])
         XCTAssertEqual(answers["ok"], "200")

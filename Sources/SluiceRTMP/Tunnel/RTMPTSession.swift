@@ -8,7 +8,7 @@ import Synchronization
 /// exchange starts when the one before it has its answer, even when a media file had to
 /// open on the thread pool in between.
 final class RTMPTSession: @unchecked Sendable {
-    nonisolated let peer: String
+    let peer: String
     let eventLoop: any EventLoop
     let lastUsed: Atomic<UInt64>
     private let connection: RTMPConnection

@@ -13,14 +13,10 @@ import Synchronization
 /// poll is answered on that loop (`EventLoopExchange`); RTMPTE is RTMPE inside it and
 /// needs nothing more here.
 public final class RTMPTunnel: Sendable {
+    /// Whose routing, media, limits and logs the sessions share.
+    let server: RTMPServer
+    /// The server's settings as a tunnelled connection takes them (`tunnelled`).
     let configuration: RTMPServerConfiguration
-    /// Where sessions opened by callers without an event loop of their own live.
-    let group: any EventLoopGroup
-    let router: any ConnectRouter
-    let resolver: MediaResolver
-    let threadPool: NIOThreadPool
-    let logger: Logger
-    let limitLog: LimitLog
     private let sessions = Mutex<[String: RTMPTSession]>([:])
     private let nextClient = Atomic<UInt64>(1)
     /// When stale sessions were last looked for: every poll would scan them all otherwise.
@@ -30,15 +26,9 @@ public final class RTMPTunnel: Sendable {
     /// The most sessions at once (each holds an RTMP connection).
     var maximumSessions: Int { configuration.maximumConnections }
 
-    init(configuration: RTMPServerConfiguration, group: any EventLoopGroup, router: any ConnectRouter, resolver: MediaResolver,
-         threadPool: NIOThreadPool, logger: Logger, limitLog: LimitLog) {
-        self.configuration = Self.tunnelled(configuration)
-        self.group = group
-        self.router = router
-        self.resolver = resolver
-        self.threadPool = threadPool
-        self.logger = logger
-        self.limitLog = limitLog
+    init(server: RTMPServer) {
+        self.server = server
+        configuration = Self.tunnelled(server.configuration)
     }
 
     /// The RTMP settings of a tunnelled connection: acknowledgements asked for only every
@@ -86,10 +76,7 @@ public final class RTMPTunnel: Sendable {
         guard head.method == .POST, let command = Command(path: Self.path(head.uri)) else { return nil }
         let peer = context.peer?.ipAddress ?? "?"
         return EventLoopExchange(maximumBody: Self.maximumBody) { body, eventLoop in
-            self.answer(command, body: body, peer: peer, host: host, on: eventLoop).map { reply in
-                let headers = [("Content-Type", reply.status == .ok ? "application/x-fcs" : "text/plain; charset=utf-8"), ("Cache-Control", "no-cache")]
-                return (ImmediateReply(status: reply.status, headers: headers, body: reply.body), .bytes(reply.status, headers, reply.body))
-            }
+            self.exchange(command, body: body, peer: peer, host: host, on: eventLoop).map(Self.reply)
         }
     }
 
@@ -107,18 +94,16 @@ public final class RTMPTunnel: Sendable {
         } catch {
             return .data(.badRequest, [("Content-Type", "text/plain; charset=utf-8")], "400 the request body did not arrive whole\n")
         }
-        let reply = try? await answer(command, body: body, peer: context.peer?.ipAddress ?? "?", host: host, on: group.next()).get()
-        guard let reply, reply.status == .ok else { return .data(.notFound, [("Content-Type", "text/plain; charset=utf-8")], Self.unknownSession) }
-        return .bytes(.ok, [("Content-Type", "application/x-fcs"), ("Cache-Control", "no-cache")], reply.body)
+        let answer = (try? await exchange(command, body: body, peer: context.peer?.ipAddress ?? "?", host: host, on: server.group.next()).get()) ?? nil
+        return Self.reply(answer).1
     }
 
-    static let unknownSession = "404 no such RTMPT session\n"
-
-    private func answer(_ command: Command, body: ByteBuffer, peer: String, host: String, on eventLoop: any EventLoop)
-        -> EventLoopFuture<(status: HTTPResponseStatus, body: ByteBuffer)> {
-        exchange(command, body: body, peer: peer, host: host, on: eventLoop).map { answer in
-            answer.map { (.ok, $0) } ?? (.notFound, ByteBuffer(string: Self.unknownSession))
-        }
+    /// A session's answer as `application/x-fcs`; an unknown session is 404.
+    static func reply(_ answer: ByteBuffer?) -> (ImmediateReply, HTTPReply) {
+        let status: HTTPResponseStatus = answer == nil ? .notFound : .ok
+        let body = answer ?? ByteBuffer(string: "404 no such RTMPT session\n")
+        let headers = [("Content-Type", answer == nil ? "text/plain; charset=utf-8" : "application/x-fcs"), ("Cache-Control", "no-cache")]
+        return (ImmediateReply(status: status, headers: headers, body: body), .bytes(status, headers, body))
     }
 
     /// The answer to one tunnel request, on `eventLoop`: nil when the session is unknown
@@ -150,7 +135,7 @@ public final class RTMPTunnel: Sendable {
 
     /// The same, for callers without an event loop (tests, the fuzzer).
     public func handle(_ command: Command, body: ByteBuffer, peer: String, host: String? = nil) async -> ByteBuffer? {
-        (try? await exchange(command, body: body, peer: peer, host: host, on: group.next()).get()) ?? nil
+        (try? await exchange(command, body: body, peer: peer, host: host, on: server.group.next()).get()) ?? nil
     }
 
     static func path(_ uri: String) -> String {
@@ -160,19 +145,20 @@ public final class RTMPTunnel: Sendable {
     private func open(peer: String, host: String?, on eventLoop: any EventLoop, now: UInt64) -> String? {
         let number = nextClient.add(1, ordering: .relaxed).oldValue
         let id = String(UInt64.random(in: 1...UInt64.max), radix: 16) + String(number, radix: 16)
-        var connectionLogger = logger
+        var connectionLogger = server.logger
         connectionLogger[metadataKey: "client"] = "t\(number)"
         connectionLogger[metadataKey: "peer"] = "\(peer)"
-        let connection = RTMPConnection(configuration: configuration, router: router, clientID: String(number, radix: 16), logger: connectionLogger,
-                                        limitLog: limitLog, peerAddress: peer, now: now, httpHost: host)
-        let session = RTMPTSession(connection: connection, peer: peer, eventLoop: eventLoop, resolver: resolver, threadPool: threadPool, now: now)
+        let connection = RTMPConnection(configuration: configuration, router: server.router, clientID: String(number, radix: 16),
+                                        logger: connectionLogger, limitLog: server.limitLog, peerAddress: peer, now: now, httpHost: host)
+        let session = RTMPTSession(connection: connection, peer: peer, eventLoop: eventLoop, resolver: server.resolver, threadPool: server.threadPool,
+                                   now: now)
         let added = sessions.withLock { sessions -> Bool in
             guard sessions.count < maximumSessions else { return false }
             sessions[id] = session
             return true
         }
         guard added else {
-            limitLog.closed("RTMPT session from \(peer)", reason: "\(maximumSessions) connections already open")
+            server.limitLog.closed("RTMPT session from \(peer)", reason: "\(maximumSessions) connections already open")
             return nil
         }
         RTMPMetrics.connections.increment()
@@ -205,7 +191,6 @@ public final class RTMPTunnel: Sendable {
 extension RTMPServer {
     /// RTMPT on the public port, with this server's settings, routing and media.
     public func makeTunnel() -> RTMPTunnel {
-        RTMPTunnel(configuration: configuration, group: group, router: router, resolver: resolver, threadPool: threadPool, logger: logger,
-                   limitLog: limitLog)
+        RTMPTunnel(server: self)
     }
 }

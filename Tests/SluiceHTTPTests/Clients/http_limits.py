@@ -16,23 +16,6 @@ def connect():
     return s
 
 
-def answer(s, wait=5.0):
-    """The status code of the first response on s, or 'closed' / 'open'."""
-    s.settimeout(wait)
-    data = b""
-    try:
-        while b"\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                return "closed" if not data else data.split(b" ")[1].decode()
-            data += chunk
-    except socket.timeout:
-        return "open"
-    except ConnectionResetError:
-        return "closed"
-    return data.split(b" ")[1].decode()
-
-
 def head_of(s, wait=5.0):
     """The first response head on s (up to its blank line); b"" if it closed first."""
     s.settimeout(wait)
@@ -43,6 +26,17 @@ def head_of(s, wait=5.0):
             break
         data += chunk
     return data.split(b"\r\n\r\n")[0]
+
+
+def answer(s, wait=5.0):
+    """The status code of the first response on s, or 'closed' / 'open'."""
+    try:
+        head = head_of(s, wait)
+    except socket.timeout:
+        return "open"
+    except ConnectionResetError:
+        return "closed"
+    return head.split(b" ")[1].decode() if head else "closed"
 
 
 def stalled(raw, wait=8.0):
