@@ -10,11 +10,11 @@ import SluiceHTTP
 enum S3Targets {
     static let accessKey = "AKIDFUZZ"
     static let secret = "fuzz/secret+key"
-    static let authenticator: S3Authenticator = {
-        var configuration = S3APIConfiguration()
-        configuration.credentials = [accessKey: secret]
-        return S3Authenticator(configuration)
-    }()
+    static let authenticator = S3Authenticator(S3APIConfiguration())
+    static let users = UserDirectory(stored: [
+        StoreUser(id: StoreUser.stableID(name: "fuzz"), name: "fuzz", email: "fuzz@example.com", isAdministrator: true,
+                  keys: [AccessKeyPair(accessKey: accessKey, secretKey: secret)]),
+    ])
 
     /// A request head as text: `METHOD TARGET` on the first line, `Name: value` after.
     static func head(_ bytes: [UInt8]) -> HTTPRequestHead? {
@@ -40,7 +40,11 @@ enum S3Targets {
         guard let head = head(bytes) else { return }
         var call = authenticator.call(for: head, requestID: "FUZZ")
         _ = call.operation.bucket
-        _ = try? authenticator.authenticate(&call, now: Date(timeIntervalSince1970: 1_764_000_000))
+        _ = try? authenticator.authenticate(&call, now: Date(timeIntervalSince1970: 1_764_000_000), users: users)
+        // The ACL a PUT's headers ask for (x-amz-acl, x-amz-grant-*).
+        if let policy = try? S3Grants.fromHeaders({ head.headers.first(name: $0) }, owner: "", bucketOwner: nil, users: users) {
+            require(policy.grants.count <= S3Grants.headers.count * S3Grants.maximumGrants, "\(policy.grants.count) grants")
+        }
         for size: Int64 in [0, 1, 1000, Int64.max] {
             switch ByteRange(header: head.headers.first(name: "range"), size: size) {
             case .partial(let range):
@@ -99,7 +103,7 @@ enum S3Targets {
         require(emitted == decoder.decodedLength, "emitted \(emitted) bytes, decoder counted \(decoder.decodedLength)")
     }
 
-    static let xmlBodies = FuzzTarget(name: "s3-xml", summary: "CompleteMultipartUpload, Delete and AccessControlPolicy documents",
+    static let xmlBodies = FuzzTarget(name: "s3-xml", summary: "CompleteMultipartUpload, Delete and AccessControlPolicy documents, x-amz-grant-* values",
                                       seeds: S3Seeds.documents) { bytes in
         let document = Data(bytes)
         if let parts = try? S3RequestBody.completedParts(document) {
@@ -109,7 +113,13 @@ enum S3Targets {
         if let (keys, _, _) = try? S3RequestBody.objectsToDelete(document) {
             require(keys.count <= S3RequestBody.maximumObjectsToDelete, "\(keys.count) keys")
         }
-        _ = try? S3RequestBody.acl(document)
+        if let (_, grants) = try? S3Grants.parsePolicy(document) {
+            require(grants.count <= S3Grants.maximumGrants, "\(grants.count) grants")
+        }
+        // The same bytes as an x-amz-grant-* header value.
+        if let grants = try? S3Grants.parseHeader(String(decoding: document, as: UTF8.self), permission: .read) {
+            require(grants.count <= S3Grants.maximumGrants, "\(grants.count) header grants")
+        }
     }
 
     /// A browser form upload's body, in pieces: fields held within their bounds, the file's

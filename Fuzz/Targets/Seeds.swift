@@ -238,7 +238,8 @@ enum S3Seeds {
         let acl = "<AccessControlPolicy><Owner><ID>sluice</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""
             + " xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant>"
             + "</AccessControlList></AccessControlPolicy>"
-        return [complete, delete, acl].map { Array($0.utf8) }
+        let grants = #"id="\#(String(repeating: "ab", count: 32))", uri="http://acs.amazonaws.com/groups/global/AuthenticatedUsers", emailAddress="a@b.c""#
+        return [complete, delete, acl, grants].map { Array($0.utf8) }
     }
 }
 

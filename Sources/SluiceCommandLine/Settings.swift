@@ -44,7 +44,7 @@ public struct Settings: Sendable {
                     throw Problem(description: "\(file): expected a mapping of settings at the top level")
                 }
                 for (key, value) in flatten(mapping) {
-                    guard known.contains(key) else {
+                    guard known.contains(key) || isUserSetting(key) else {
                         throw Problem(description: "\(file): unknown setting '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
                     }
                     settings.values[key] = (value, file)
@@ -58,6 +58,24 @@ public struct Settings: Sendable {
             }
         }
         return settings
+    }
+
+    /// What a `users.NAME` mapping in the file may hold: one S3 API user.
+    public static let userFields = ["access-key", "secret-key", "email", "id", "administrator"]
+
+    static func isUserSetting(_ key: String) -> Bool {
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0] == "users" && !parts[1].isEmpty && userFields.contains(String(parts[2]))
+    }
+
+    /// The file's `users.NAME` mappings, by name, each field as written.
+    public func userEntries() -> [(name: String, fields: [String: String])] {
+        var entries: [String: [String: String]] = [:]
+        for (key, value) in values where Self.isUserSetting(key) {
+            let parts = key.split(separator: ".")
+            entries[String(parts[1]), default: [:]][String(parts[2])] = value.value
+        }
+        return entries.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     static func flatten(_ mapping: [String: Any], prefix: String = "") -> [(String, String)] {

@@ -12,7 +12,7 @@ extension LocalObjectStore {
     /// S3's smallest part, except for the last.
     public static let minimumPartSize: Int64 = 5 * 1024 * 1024
 
-    public func createMultipartUpload(bucket: String, key: String, contentType: String?, acl: ObjectACL,
+    public func createMultipartUpload(bucket: String, key: String, contentType: String?, access: AccessPolicy,
                                       metadata: [String: String], headers: [String: String] = [:]) throws(StoreError) -> String {
         guard ObjectKey.isStorable(key) else {
             throw StoreError(.invalidKey, "'\(key)' is not a key Sluice can store (1 to 1024 bytes, no NUL, no '.' or '..' between slashes)")
@@ -23,15 +23,18 @@ extension LocalObjectStore {
                 throw StoreError(.noSuchBucket, "no bucket named \(bucket)")
             }
             try db.execute(sql: """
-                INSERT INTO multipartUpload (id, bucket, key, created, contentType, acl, metadata, headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, bucket, key, Date(), contentType, acl.rawValue, Self.metadataText(metadata), Self.metadataText(headers)])
+                INSERT INTO multipartUpload (id, bucket, key, created, contentType, acl, owner, grants, metadata, headers)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, bucket, key, Date(), contentType, access.acl.rawValue, access.owner, access.grantsText,
+                                 Self.metadataText(metadata), Self.metadataText(headers)])
         }
         return id
     }
 
     static func upload(_ row: Row) -> MultipartUploadInfo {
         MultipartUploadInfo(id: row["id"], bucket: row["bucket"], key: row["key"], created: row["created"], contentType: row["contentType"],
-                            acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata(row["metadata"]), headers: metadata(row["headers"]))
+                            access: AccessPolicy.stored(owner: row["owner"], grants: row["grants"], acl: row["acl"]),
+                            metadata: metadata(row["metadata"]), headers: metadata(row["headers"]))
     }
 
     public func multipartUpload(_ id: String, bucket: String, key: String) throws(StoreError) -> MultipartUploadInfo {
@@ -120,7 +123,7 @@ extension LocalObjectStore {
         for part in chosen {
             try body.append(file: dataFolder + "/" + part.path)
         }
-        let info = try body.commit(contentType: upload.contentType, acl: upload.acl, metadata: upload.metadata, headers: upload.headers, etag: etag,
+        let info = try body.commit(contentType: upload.contentType, access: upload.access, metadata: upload.metadata, headers: upload.headers, etag: etag,
                                    condition: condition)
         try discardUpload(uploadID)
         return info
@@ -144,7 +147,7 @@ extension LocalObjectStore {
     /// Copies an object's body (kernel copy) to another key; its type, metadata and
     /// stored headers are kept unless `replacing` gives new ones (S3's
     /// `x-amz-metadata-directive: REPLACE`).
-    public func copyObject(from source: (bucket: String, key: String), to bucket: String, key: String, acl: ObjectACL,
+    public func copyObject(from source: (bucket: String, key: String), to bucket: String, key: String, access: AccessPolicy,
                            replacing: (contentType: String?, metadata: [String: String], headers: [String: String])?) throws(StoreError) -> ObjectInfo {
         let original = try headObject(bucket: source.bucket, key: source.key)
         let body = try beginUpload(bucket: bucket, key: key)
@@ -154,7 +157,7 @@ extension LocalObjectStore {
             throw StoreError(.internalError, "the body of \(source.bucket)/\(source.key) changed while it was copied")
         }
         return try body.commit(contentType: replacing.map { $0.contentType ?? original.contentType } ?? original.contentType,
-                               acl: acl, metadata: replacing?.metadata ?? original.metadata, headers: replacing?.headers ?? original.headers,
+                               access: access, metadata: replacing?.metadata ?? original.metadata, headers: replacing?.headers ?? original.headers,
                                etag: original.etag)
     }
 }

@@ -76,12 +76,27 @@ public final class LocalObjectStore: Sendable {
             try db.alter(table: "object") { $0.add(column: "headers", .text).notNull().defaults(to: "{}") }
             try db.alter(table: "multipartUpload") { $0.add(column: "headers", .text).notNull().defaults(to: "{}") }
         }
+        // Owners and grants. Rows from before keep grants NULL: their `acl` column's canned
+        // ACL, for the first administrator (owner "").
+        migrator.registerMigration("4 owners and grants") { db in
+            for table in ["bucket", "object", "multipartUpload"] {
+                try db.alter(table: table) {
+                    $0.add(column: "owner", .text).notNull().defaults(to: "")
+                    $0.add(column: "grants", .text)
+                }
+            }
+        }
         return migrator
     }
 
     // MARK: Buckets
 
     public func createBucket(_ name: String) throws(StoreError) {
+        try createBucket(name, access: AccessPolicy(.private))
+    }
+
+    /// Creates a bucket with its owner and grants.
+    public func createBucket(_ name: String, access: AccessPolicy) throws(StoreError) {
         guard ObjectKey.isValidNewBucketName(name) else {
             throw StoreError(.invalidBucketName, "'\(name)' is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
         }
@@ -89,16 +104,30 @@ public final class LocalObjectStore: Sendable {
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM bucket WHERE name = ?", arguments: [name]) == true {
                 throw StoreError(.bucketAlreadyOwnedByYou, "bucket \(name) already exists")
             }
-            try db.execute(sql: "INSERT INTO bucket (name, created) VALUES (?, ?)", arguments: [name, Date()])
+            try db.execute(sql: "INSERT INTO bucket (name, created, owner, grants) VALUES (?, ?, ?, ?)",
+                           arguments: [name, Date(), access.owner, access.grantsText])
         }
     }
 
     public func listBuckets() throws(StoreError) -> [BucketInfo] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT name, created FROM bucket ORDER BY name").map {
-                BucketInfo(name: $0["name"], created: $0["created"])
-            }
+        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM bucket ORDER BY name").map(Self.bucket) }
+    }
+
+    /// A bucket with its owner and grants, or nil when there is none.
+    public func bucket(_ name: String) throws(StoreError) -> BucketInfo? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM bucket WHERE name = ?", arguments: [name]).map(Self.bucket) }
+    }
+
+    public func setBucketAccess(_ name: String, access: AccessPolicy) throws(StoreError) {
+        try write { db in
+            try db.execute(sql: "UPDATE bucket SET owner = ?, grants = ? WHERE name = ?", arguments: [access.owner, access.grantsText, name])
+            guard db.changesCount == 1 else { throw StoreError(.noSuchBucket, "no bucket named \(name)") }
         }
+    }
+
+    static func bucket(_ row: Row) -> BucketInfo {
+        BucketInfo(name: row["name"], created: row["created"],
+                   access: AccessPolicy.stored(owner: row["owner"], grants: row["grants"], acl: ObjectACL.private.rawValue))
     }
 
     public func bucketExists(_ name: String) throws(StoreError) -> Bool {
@@ -144,7 +173,7 @@ public final class LocalObjectStore: Sendable {
                           metadata: [String: String] = [:]) throws(StoreError) -> ObjectInfo {
         let upload = try beginUpload(bucket: bucket, key: key)
         try upload.append(data)
-        return try upload.commit(contentType: contentType, acl: acl, metadata: metadata)
+        return try upload.commit(contentType: contentType, access: AccessPolicy(acl), metadata: metadata)
     }
 
     /// Stores a file's contents, streamed (a 2 GB file never sits in memory).
@@ -165,7 +194,7 @@ public final class LocalObjectStore: Sendable {
             upload.abort()
             throw StoreError(.internalError, "cannot read \(file): \(error.localizedDescription)")
         }
-        return try upload.commit(contentType: contentType, acl: acl, metadata: metadata)
+        return try upload.commit(contentType: contentType, access: AccessPolicy(acl), metadata: metadata)
     }
 
     public func headObject(bucket: String, key: String) throws(StoreError) -> ObjectInfo {
@@ -174,6 +203,11 @@ public final class LocalObjectStore: Sendable {
             throw StoreError(.noSuchKey, "no object \(key) in \(bucket)")
         }
         return info
+    }
+
+    /// The object, or nil when there is none.
+    public func findObject(bucket: String, key: String) throws(StoreError) -> ObjectInfo? {
+        try read { db in try Self.object(db, bucket: bucket, key: key) }
     }
 
     /// The absolute path of an object's body, for reading.
@@ -211,10 +245,16 @@ public final class LocalObjectStore: Sendable {
         if let removed { unlink(dataFolder + "/" + removed) }
     }
 
+    /// Makes an object private or public-read, for its owner.
     public func setACL(bucket: String, key: String, acl: ObjectACL) throws(StoreError) {
+        try setAccess(bucket: bucket, key: key, access: AccessPolicy(acl, owner: try headObject(bucket: bucket, key: key).access.owner))
+    }
+
+    public func setAccess(bucket: String, key: String, access: AccessPolicy) throws(StoreError) {
         _ = try headObject(bucket: bucket, key: key)
         try write { db in
-            try db.execute(sql: "UPDATE object SET acl = ? WHERE bucket = ? AND key = ?", arguments: [acl.rawValue, bucket, key])
+            try db.execute(sql: "UPDATE object SET acl = ?, owner = ?, grants = ? WHERE bucket = ? AND key = ?",
+                           arguments: [access.acl.rawValue, access.owner, access.grantsText, bucket, key])
         }
     }
 
@@ -323,8 +363,8 @@ public final class LocalObjectStore: Sendable {
 
     static func info(_ row: Row) -> ObjectInfo {
         ObjectInfo(bucket: row["bucket"], key: row["key"], size: row["size"], etag: row["etag"], contentType: row["contentType"],
-                   acl: ObjectACL(rawValue: row["acl"]) ?? .private, metadata: metadata(row["metadata"]), headers: metadata(row["headers"]),
-                   lastModified: row["lastModified"], path: row["path"])
+                   access: AccessPolicy.stored(owner: row["owner"], grants: row["grants"], acl: row["acl"]), metadata: metadata(row["metadata"]),
+                   headers: metadata(row["headers"]), lastModified: row["lastModified"], path: row["path"])
     }
 
     static func object(_ db: Database, bucket: String, key: String) throws -> ObjectInfo? {
@@ -342,10 +382,10 @@ public final class LocalObjectStore: Sendable {
 
     static func insertOrReplace(_ db: Database, _ info: ObjectInfo) throws {
         try db.execute(sql: """
-            INSERT OR REPLACE INTO object (bucket, key, size, etag, contentType, acl, metadata, headers, lastModified, path)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [info.bucket, info.key, info.size, info.etag, info.contentType, info.acl.rawValue, metadataText(info.metadata),
-                             metadataText(info.headers), info.lastModified, info.path])
+            INSERT OR REPLACE INTO object (bucket, key, size, etag, contentType, acl, owner, grants, metadata, headers, lastModified, path)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [info.bucket, info.key, info.size, info.etag, info.contentType, info.acl.rawValue, info.access.owner,
+                             info.access.grantsText, metadataText(info.metadata), metadataText(info.headers), info.lastModified, info.path])
     }
 
     /// Switches an object to a freshly written body; returns the body it replaced.

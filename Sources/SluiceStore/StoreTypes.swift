@@ -16,7 +16,9 @@ public struct ObjectInfo: Sendable, Equatable {
     /// MD5 of the body, hex (S3's ETag for single-part uploads).
     public var etag: String
     public var contentType: String
-    public var acl: ObjectACL
+    /// The owner and grants (the embedded store's; an external store's objects have
+    /// their canned ACL for the first administrator).
+    public var access: AccessPolicy
     public var metadata: [String: String]
     /// The representation headers the uploader set (`StoredHeader.names`), returned as sent.
     public var headers: [String: String]
@@ -26,17 +28,26 @@ public struct ObjectInfo: Sendable, Equatable {
 
     public init(bucket: String, key: String, size: Int64, etag: String, contentType: String, acl: ObjectACL,
                 metadata: [String: String], headers: [String: String] = [:], lastModified: Date, path: String = "") {
+        self.init(bucket: bucket, key: key, size: size, etag: etag, contentType: contentType, access: AccessPolicy(acl),
+                  metadata: metadata, headers: headers, lastModified: lastModified, path: path)
+    }
+
+    public init(bucket: String, key: String, size: Int64, etag: String, contentType: String, access: AccessPolicy,
+                metadata: [String: String], headers: [String: String] = [:], lastModified: Date, path: String = "") {
         self.bucket = bucket
         self.key = key
         self.size = size
         self.etag = etag
         self.contentType = contentType
-        self.acl = acl
+        self.access = access
         self.metadata = metadata
         self.headers = headers
         self.lastModified = lastModified
         self.path = path
     }
+
+    /// Whether anyone may read it without credentials.
+    public var acl: ObjectACL { access.acl }
 }
 
 /// The headers S3 stores with an object and returns on every GET and HEAD.
@@ -60,6 +71,13 @@ public enum WriteCondition: Sendable, Equatable {
 public struct BucketInfo: Sendable, Equatable {
     public var name: String
     public var created: Date
+    public var access: AccessPolicy
+
+    public init(name: String, created: Date, access: AccessPolicy = AccessPolicy(.private)) {
+        self.name = name
+        self.created = created
+        self.access = access
+    }
 }
 
 /// What a store operation could not do, with the S3 error code it maps to.
@@ -130,7 +148,8 @@ public struct MultipartUploadInfo: Sendable, Equatable {
     public var key: String
     public var created: Date
     public var contentType: String?
-    public var acl: ObjectACL
+    /// The owner and grants the object gets on completion.
+    public var access: AccessPolicy
     public var metadata: [String: String]
     public var headers: [String: String] = [:]
 }

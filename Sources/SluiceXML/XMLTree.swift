@@ -8,6 +8,8 @@ public final class XMLTree {
     public let name: String
     public internal(set) var children: [XMLTree] = []
     public internal(set) var text = ""
+    /// Attributes by local name (`xsi:type` is `type`), values as written.
+    public internal(set) var attributes: [String: String] = [:]
 
     init(name: String) { self.name = name }
 
@@ -59,6 +61,7 @@ public final class XMLTree {
     /// input): elements by local name, and the text directly inside each.
     private static func tree(from rootNode: xmlNodePtr) -> XMLTree? {
         let root = XMLTree(name: name(of: rootNode))
+        root.attributes = attributes(of: rootNode)
         var pending: [(node: xmlNodePtr, element: XMLTree, depth: Int)] = [(rootNode, root, 1)]
         while let (node, element, depth) = pending.popLast() {
             var child = node.pointee.children
@@ -67,6 +70,7 @@ public final class XMLTree {
                 case XML_ELEMENT_NODE:
                     guard depth < maximumDepth else { return nil }
                     let nested = XMLTree(name: name(of: current))
+                    nested.attributes = attributes(of: current)
                     element.children.append(nested)
                     pending.append((current, nested, depth + 1))
                 case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
@@ -78,6 +82,23 @@ public final class XMLTree {
             }
         }
         return root
+    }
+
+    private static func attributes(of node: xmlNodePtr) -> [String: String] {
+        var found: [String: String] = [:]
+        var attribute = node.pointee.properties
+        while let current = attribute {
+            let name = current.pointee.name.map { String(cString: $0) } ?? ""
+            var value = ""
+            var text = current.pointee.children
+            while let part = text {
+                if let content = part.pointee.content { value += String(cString: content) }
+                text = part.pointee.next
+            }
+            found[name] = value
+            attribute = current.pointee.next
+        }
+        return found
     }
 
     private static func name(of node: xmlNodePtr) -> String {

@@ -21,14 +21,14 @@ enum ControlPort {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     }
 
-    static func start(host: String, port: Int, limits: HTTPLimits, dataFolder: String, api: ControlAPI, credentials: [String: String],
+    static func start(host: String, port: Int, limits: HTTPLimits, dataFolder: String, api: ControlAPI, users: UserDirectorySource,
                       group: any EventLoopGroup, threadPool: NIOThreadPool, logger: Logger) async throws -> HTTPServer {
         let configuration = HTTPServerConfiguration(name: "control", host: host, port: port, limits: limits)
         let server = HTTPServer(configuration: configuration, group: group, threadPool: threadPool, logger: logger) { status, reason in
             ("text/plain; charset=utf-8", "\(status.code) \(status.reasonPhrase): \(reason)\n")
         }
         let bound = try await Listener.bind("the control port", host: host, port: port, flag: "--control-port") {
-            try await server.start(ControlPortResponder(jobStates: JobStateGauges(dataFolder: dataFolder), api: api, credentials: credentials,
+            try await server.start(ControlPortResponder(jobStates: JobStateGauges(dataFolder: dataFolder), api: api, users: users,
                                                         threadPool: threadPool, logger: logger))
         }
         logger.info("control port listening on \(host):\(bound) (the control API, signed for service cloudfront; /metrics, /health)")
@@ -39,7 +39,8 @@ enum ControlPort {
 struct ControlPortResponder: HTTPResponder {
     let jobStates: JobStateGauges
     let api: ControlAPI
-    let credentials: [String: String]
+    /// Administrators' keys sign the control API.
+    let users: UserDirectorySource
     let threadPool: NIOThreadPool
     let logger: Logger
     /// The largest config document (CloudFront's are a few KB).
@@ -92,7 +93,19 @@ struct ControlPortResponder: HTTPResponder {
         }
         let signed = SignatureV4.Request(method: head.method.rawValue, path: rawPath, query: query,
                                          headers: head.headers.map { ($0.name, $0.value) })
-        switch SignatureV4.verify(signed, service: "cloudfront", body: body, now: Date(), allowedSkew: 15 * 60, secret: { credentials[$0] }) {
+        let directory: UserDirectory
+        if let fresh = users.fresh() {
+            directory = fresh
+        } else {
+            do {
+                let source = users
+                directory = try await threadPool.runIfActive { try source.reload() }
+            } catch {
+                return reply(ControlError("ServiceUnavailable", 503, "The users cannot be read: \(error)"), version: version, context: context)
+            }
+        }
+        let keys = directory.administratorKeys
+        switch SignatureV4.verify(signed, service: "cloudfront", body: body, now: Date(), allowedSkew: 15 * 60, secret: { keys[$0] }) {
         case .success:
             break
         case .failure(let failure):

@@ -39,30 +39,24 @@ extension Serve {
         return Stores(store: local, embedded: local, library: StoreMediaLibrary(store: local), origin: .embedded(local))
     }
 
-    static func startS3API(_ configuration: ServeConfiguration, stores: Stores, settings: Settings, folder: DataFolder,
+    static func startS3API(_ configuration: ServeConfiguration, stores: Stores, users: UserDirectorySource,
                            group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) async throws -> S3APIServer? {
-        var s3 = configuration.s3
+        let s3 = configuration.s3
         guard s3.port >= 0 else { return nil }
         guard let embedded = stores.embedded else {
             logger.notice("the embedded S3 API is off: objects live in \(stores.store.location), whose own API serves them")
             return nil
         }
-        do {
-            let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
-            s3.credentials = [keys.accessKey: keys.secretKey]
-        } catch {
-            throw CommandFailure("\(error)")
-        }
-        let api = S3APIServer(store: embedded, configuration: s3, group: group, threadPool: threadPool, logger: logger)
+        let api = S3APIServer(store: embedded, users: users, configuration: s3, group: group, threadPool: threadPool, logger: logger)
         try await Listener.bind("the S3 API", host: s3.host, port: s3.port, flag: "--s3-port") { try await api.start() }
         return api
     }
 
-    /// The control API is signed with the S3 API's key pair (made on first start).
-    static func controlCredentials(folder: DataFolder, settings: Settings, logger: Logger) throws -> [String: String] {
+    /// The S3 API's users (administrators also sign the control API); the first start
+    /// makes the administrator.
+    static func openUsers(folder: DataFolder, settings: Settings, logger: Logger) throws -> UserDirectorySource {
         do {
-            let keys = try S3Credentials.load(dataFolder: folder.path, settings: settings, logger: logger)
-            return [keys.accessKey: keys.secretKey]
+            return try S3Credentials.directory(dataFolder: folder.path, settings: settings, logger: logger)
         } catch {
             throw CommandFailure("\(error)")
         }

@@ -69,9 +69,12 @@ struct Serve: AsyncParsableCommand {
 
             \(StoreBackend.help)
 
-            The S3-compatible API signs with AWS Signature V4. Unless s3.access-key and
-            s3.secret-key are set, a key pair is made on first start, printed, and kept in
-            DATA/s3-credentials.yml:
+            The S3-compatible API signs with AWS Signature V4, with the keys of the users in
+            DATA/users.sqlite (`sluice user`) and in sluice.yml (users.NAME: access-key,
+            secret-key, email, id, administrator). On first start an administrator, admin,
+            is made and its key pair printed and kept in DATA/s3-credentials.yml, unless
+            s3.access-key and s3.secret-key give admin's keys. Administrators also sign
+            the control API. Buckets and objects have owners and ACLs as in S3:
 
               aws --endpoint-url http://127.0.0.1:9000 \\
                   s3 cp talk.flv s3://media/talk.flv --acl public-read
@@ -179,7 +182,8 @@ struct Serve: AsyncParsableCommand {
             try await server.start()
         }
         services.append(StartedService("RTMP") { await server.shutdown() })
-        if let s3Server = try await Self.startS3API(configuration, stores: stores, settings: settings, folder: folder, group: group,
+        let users = try Self.openUsers(folder: folder, settings: settings, logger: logger)
+        if let s3Server = try await Self.startS3API(configuration, stores: stores, users: users, group: group,
                                                     threadPool: threadPool, logger: logger) {
             services.append(StartedService("S3 API") { await s3Server.shutdown() })
         }
@@ -187,7 +191,7 @@ struct Serve: AsyncParsableCommand {
             let control = try await ControlPort.start(host: configuration.controlHost, port: configuration.controlPort,
                                                       limits: configuration.httpLimits, dataFolder: folder.path,
                                                       api: ControlAPI(store: distributions.store),
-                                                      credentials: try Self.controlCredentials(folder: folder, settings: settings, logger: logger),
+                                                      users: users,
                                                       group: group, threadPool: threadPool, logger: logger)
             services.append(StartedService("control port") { await control.shutdown() })
         }

@@ -12,7 +12,7 @@ struct Sluice: AsyncParsableCommand {
             defaults.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, EncodeCommand.self, WatchCommand.self, JobsCommand.self, PresetsCommand.self, BucketCommand.self, DistributionCommand.self,
+        subcommands: [Serve.self, EncodeCommand.self, WatchCommand.self, JobsCommand.self, PresetsCommand.self, BucketCommand.self, UserCommand.self, DistributionCommand.self,
                       ProbeCommand.self]
     )
 }

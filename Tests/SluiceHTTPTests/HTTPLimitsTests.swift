@@ -93,13 +93,12 @@ final class HTTPLimitsTests: XCTestCase {
         var configuration = S3APIConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
-        configuration.credentials = ["KEY": "secret"]
         configuration.limits = Self.testLimits
         var logger = Logger(label: "sluice-http-limits")
         logger.logLevel = .critical
         let threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
-        let server = S3APIServer(store: store, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
+        let server = S3APIServer(store: store, users: .administrator(accessKey: "KEY", secretKey: "secret"), configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
                                  threadPool: threadPool, logger: logger)
         let port = try await server.start()
         addTeardownBlock {

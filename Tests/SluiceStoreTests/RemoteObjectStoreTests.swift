@@ -165,12 +165,12 @@ final class RemoteObjectStoreTests: XCTestCase, @unchecked Sendable {
         var configuration = S3APIConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
-        configuration.credentials = ["SLUICEKEY": "sluice/secret+key"]
         var logger = Logger(label: "sluice-remote-test")
         logger.logLevel = .warning
         let threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
-        let server = S3APIServer(store: try LocalObjectStore(dataFolder: folder), configuration: configuration,
+        let server = S3APIServer(store: try LocalObjectStore(dataFolder: folder), users: .administrator(accessKey: "SLUICEKEY", secretKey: "sluice/secret+key"),
+                                 configuration: configuration,
                                  group: MultiThreadedEventLoopGroup.singleton, threadPool: threadPool, logger: logger)
         let port = try await server.start()
         let endpoint = "http://127.0.0.1:\(port)"

@@ -34,6 +34,29 @@ final class S3APITests: XCTestCase {
         XCTAssertTrue(result.output.contains("ALL OK"), result.output)
     }
 
+    /// Three users with their own keys: owners, canned ACLs, grants by header and by
+    /// AccessControlPolicy, cross-user denials, public-read-write; then what streaming
+    /// and basic distributions may serve (AllUsers READ alone).
+    func testUsersOwnersAndGrants() async throws {
+        try await ExternalTool.requirePython(module: "boto3", install: "pip install boto3")
+        try await ExternalTool.requirePython(module: "requests", install: "pip install requests")
+        try running.users.addUser(name: "user2", email: "user2@example.com", key: AccessKeyPair(accessKey: "SLUICEALTKEY", secretKey: "alt/secret"))
+        try running.users.addUser(name: "user3", key: AccessKeyPair(accessKey: "SLUICETEAMKEY", secretKey: "team/secret"))
+        var environment = environment
+        environment["SLUICE_S3_USERS"] = "\(Self.accessKey):\(Self.secretKey),SLUICEALTKEY:alt/secret,SLUICETEAMKEY:team/secret"
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/s3_boto3_users.py").path
+        let result = try await ExternalTool.run(["python3", script], timeout: 120, environment: environment)
+        XCTAssertEqual(result.status, 0, "boto3 user checks failed:\n\(result.output)\n\(result.standardError)")
+        XCTAssertTrue(result.output.contains("ALL OK"), result.output)
+
+        let store = try LocalObjectStore(dataFolder: folder)
+        XCTAssertNotNil(store.publicBodyPath(bucket: "owned", key: "public.txt"), "a READ grant to AllUsers streams")
+        XCTAssertNil(store.publicBodyPath(bucket: "owned", key: "auth.txt"), "authenticated-read does not")
+        XCTAssertNil(store.publicBodyPath(bucket: "dropbox", key: "anon.txt"), "a public-read-write bucket's objects are private")
+        let owner = try store.headObject(bucket: "owned", key: "for-owner.txt").access.owner
+        XCTAssertEqual(owner, try running.users.user(named: "user2").id)
+    }
+
     /// `aws s3 mb/cp/ls/rm`, `aws s3api put-object-acl` and `list-object-versions`, and a 20 MB multipart copy, each
     /// checked against what the store then holds.
     func testAWSCLI() async throws {

@@ -14,8 +14,6 @@ public struct S3APIConfiguration: Sendable {
     public var domains = ["localhost"]
     /// Answered by GetBucketLocation; clients may sign with any region.
     public var region = "us-east-1"
-    /// Access key → secret key.
-    public var credentials: [String: String] = [:]
     public var maximumConnections = 1000
     /// Connections one peer address may hold open.
     public var maximumConnectionsPerAddress = 128
@@ -38,14 +36,16 @@ public struct S3APIConfiguration: Sendable {
 /// nothing holds a whole object in memory.
 public final class S3APIServer: Sendable {
     let store: LocalObjectStore
+    let users: UserDirectorySource
     let configuration: S3APIConfiguration
     let threadPool: NIOThreadPool
     let logger: Logger
     let server: HTTPServer
 
-    public init(store: LocalObjectStore, configuration: S3APIConfiguration, group: any EventLoopGroup, threadPool: NIOThreadPool,
-                logger: Logger) {
+    public init(store: LocalObjectStore, users: UserDirectorySource, configuration: S3APIConfiguration, group: any EventLoopGroup,
+                threadPool: NIOThreadPool, logger: Logger) {
         self.store = store
+        self.users = users
         self.configuration = configuration
         self.threadPool = threadPool
         self.logger = logger
@@ -63,10 +63,10 @@ public final class S3APIServer: Sendable {
     /// Binds and starts accepting; returns the bound port.
     @discardableResult
     public func start() async throws -> Int {
-        let handler = S3RequestHandler(store: store, configuration: configuration, threadPool: threadPool, logger: logger)
+        let handler = S3RequestHandler(store: store, users: users, configuration: configuration, threadPool: threadPool, logger: logger)
         let port = try await server.start(handler)
-        let keys = configuration.credentials.keys.sorted().joined(separator: ", ")
-        logger.info("S3 API listening on \(configuration.host):\(port) (path style, and virtual-host style under \(configuration.domains.joined(separator: ", "))); access keys: \(keys)")
+        let users = (try? await handler.userDirectory().users.map(\.name)) ?? []
+        logger.info("S3 API listening on \(configuration.host):\(port) (path style, and virtual-host style under \(configuration.domains.joined(separator: ", "))); users: \(users.joined(separator: ", "))")
         return port
     }
 

@@ -6,12 +6,10 @@ import NIOHTTP1
 /// (no store, no sockets), so that it is unit-tested and fuzzed as it runs.
 struct S3Authenticator: Sendable {
     let router: S3Router
-    let credentials: [String: String]
     let allowedClockSkew: TimeInterval
 
     init(_ configuration: S3APIConfiguration) {
         router = S3Router(domains: configuration.domains)
-        credentials = configuration.credentials
         allowedClockSkew = configuration.allowedClockSkew
     }
 
@@ -20,31 +18,40 @@ struct S3Authenticator: Sendable {
         let (path, query) = S3Router.splitTarget(head.uri)
         let operation = router.route(method: head.method.rawValue, path: path, query: query, host: head.headers.first(name: "host"),
                                      headers: { head.headers.first(name: $0) })
-        return S3Call(head: head, path: path, query: query, operation: operation, accessKey: nil, payload: .unsigned, requestID: requestID)
+        return S3Call(head: head, path: path, query: query, operation: operation, accessKey: nil, payload: .unsigned, requestID: requestID,
+                      users: UserDirectory(stored: []), user: nil)
     }
 
     /// Checks the signature (header or presigned URL) and decides how the body is
-    /// protected. Unsigned requests pass as anonymous; what they may do is checked later.
-    func authenticate(_ call: inout S3Call, now: Date) throws(S3Error) {
+    /// protected; the signer is one of `users`. Unsigned requests pass as anonymous; what
+    /// they may do is checked later.
+    func authenticate(_ call: inout S3Call, now: Date, users: UserDirectory) throws(S3Error) {
+        call.users = users
+        try verify(&call, now: now)
+        call.user = call.accessKey.flatMap(users.user(forAccessKey:))
+    }
+
+    private func verify(_ call: inout S3Call, now: Date) throws(S3Error) {
         let request = SignatureV4.Request(method: call.head.method.rawValue, path: call.path, query: call.query,
                                           headers: call.head.headers.map { ($0.name, $0.value) })
-        let secrets = credentials
+        let users = call.users
+        let secrets = { (key: String) in users.secret(forAccessKey: key) }
         let virtualBucket = router.virtualHostBucket(host: call.header("host"))
         if call.header("authorization")?.hasPrefix("AWS ") == true {
-            switch SignatureV2.verify(request, virtualHostBucket: virtualBucket, secret: { secrets[$0] }) {
+            switch SignatureV2.verify(request, virtualHostBucket: virtualBucket, secret: secrets) {
             case .success(let key): call.accessKey = key
             case .failure(let failure): throw Self.error(for: failure)
             }
             call.payload = .unsigned
         } else if call.parameter("AWSAccessKeyId") != nil {
-            switch SignatureV2.verifyPresigned(request, virtualHostBucket: virtualBucket, now: now, secret: { secrets[$0] }) {
+            switch SignatureV2.verifyPresigned(request, virtualHostBucket: virtualBucket, now: now, secret: secrets) {
             case .success(let key): call.accessKey = key
             case .failure(let failure): throw Self.error(for: failure)
             }
             call.payload = .unsigned
         } else if call.header("authorization") != nil {
             let authorization: SignatureV4.Authorization
-            switch SignatureV4.verify(request, secret: { secrets[$0] }) {
+            switch SignatureV4.verify(request, secret: secrets) {
             case .success(let value): authorization = value
             case .failure(let failure): throw Self.error(for: failure)
             }
@@ -62,7 +69,7 @@ struct S3Authenticator: Sendable {
             case SignatureV4.streamingPayload, SignatureV4.streamingPayload + "-TRAILER":
                 let scope = authorization.scope
                 call.payload = .chunked(AWSChunkedDecoder.Signing(
-                    key: SignatureV4.signingKey(secret: secrets[authorization.accessKey] ?? "", scope: scope),
+                    key: SignatureV4.signingKey(secret: secrets(authorization.accessKey) ?? "", scope: scope),
                     amzDate: call.header("x-amz-date") ?? "", scope: scope, seedSignature: authorization.signature))
             default:
                 guard content.count == 64, content.allSatisfy(\.isHexDigit) else {
@@ -71,7 +78,7 @@ struct S3Authenticator: Sendable {
                 call.payload = .sha256(content.lowercased())
             }
         } else if call.parameter("X-Amz-Algorithm") != nil || call.parameter("X-Amz-Signature") != nil {
-            switch SignatureV4.verifyPresigned(request, now: now, secret: { secrets[$0] }) {
+            switch SignatureV4.verifyPresigned(request, now: now, secret: secrets) {
             case .success(let key): call.accessKey = key
             case .failure(let failure): throw Self.error(for: failure)
             }

@@ -29,7 +29,6 @@ extension S3RequestHandler {
             : try await onStore { [token] in
                 try $0.listObjects(bucket: bucket, prefix: prefix, delimiter: delimiter, continuationToken: token, maxKeys: maxKeys)
             }
-        if maxKeys == 0 { try await requireBucket(bucket) }
 
         let showOwner = !version2 || call.parameter("fetch-owner") == "true"
         var xml = S3XMLWriter()
@@ -60,7 +59,7 @@ extension S3RequestHandler {
                 $0.element("Size", String(object.size))
                 $0.element("StorageClass", "STANDARD")
                 // V1 always names the owner; V2 when asked to (fetch-owner).
-                if showOwner { owner(&$0) }
+                if showOwner { owner(&$0, call.users.resolvedID(object.access.owner), users: call.users) }
             }
         }
         for common in listing.commonPrefixes {
@@ -102,7 +101,6 @@ extension S3RequestHandler {
         let listing = maxKeys == 0
             ? ObjectListing(objects: [], commonPrefixes: [], isTruncated: false, nextContinuationToken: nil)
             : try await onStore { try $0.listObjects(bucket: bucket, prefix: prefix, delimiter: delimiter, continuationToken: token, maxKeys: maxKeys) }
-        if maxKeys == 0 { try await requireBucket(bucket) }
 
         var xml = S3XMLWriter()
         xml.start("ListVersionsResult", namespace: S3XMLWriter.namespace)
@@ -127,7 +125,7 @@ extension S3RequestHandler {
                 $0.element("ETag", "\"\(object.etag)\"")
                 $0.element("Size", String(object.size))
                 $0.element("StorageClass", "STANDARD")
-                owner(&$0)
+                owner(&$0, call.users.resolvedID(object.access.owner), users: call.users)
             }
         }
         for common in listing.commonPrefixes {

@@ -11,17 +11,15 @@ extension S3RequestHandler {
         if case .notImplemented(let what) = call.operation {
             throw S3Error("NotImplemented", .notImplemented, "A header or query you provided implies functionality that is not implemented (\(what)).")
         }
-        // A form upload carries its authorisation in its body (a signed policy), not its head.
-        let formUpload: Bool = if case .postObject = call.operation { true } else { false }
-        guard call.accessKey != nil || formUpload else { return try await anonymous(call) }
-
         switch call.operation {
         case .listBuckets:
+            let user = try signer(call)
             var xml = S3XMLWriter()
             xml.start("ListAllMyBucketsResult", namespace: S3XMLWriter.namespace)
-            owner(&xml)
+            owner(&xml, user.id, users: call.users)
             xml.start("Buckets")
-            for bucket in try await onStore({ try $0.listBuckets() }) {
+            // A user's own buckets, as S3 lists them.
+            for bucket in try await onStore({ try $0.listBuckets() }) where call.users.resolved(bucket.access).owner == user.id {
                 xml.element("Bucket") {
                     $0.element("Name", bucket.name)
                     $0.element("CreationDate", S3Date.iso8601(bucket.created))
@@ -32,45 +30,61 @@ extension S3RequestHandler {
             return .data(.ok, [], xml.text)
 
         case .createBucket(let bucket):
+            let user = try signer(call)
             _ = try await readDocument(call, connection: connection)
-            // us-east-1 answers 200 for a bucket one already owns; other regions 409.
-            if configuration.region == "us-east-1", try await onStore({ try $0.bucketExists(bucket) }) {
+            let access = try newAccess(call, owner: user.id)
+            if let existing = try await onStore({ try $0.bucket(bucket) }) {
+                guard call.users.resolved(existing.access).owner == user.id else {
+                    throw S3Error("BucketAlreadyExists", .conflict,
+                                  "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")
+                }
+                // us-east-1 answers 200 for a bucket one already owns; other regions 409.
+                guard configuration.region == "us-east-1" else {
+                    throw S3Error("BucketAlreadyOwnedByYou", .conflict, "Your previous request to create the named bucket succeeded and you already own it.")
+                }
                 return .empty(.ok, [("Location", "/" + bucket)])
             }
-            try await onStore { try $0.createBucket(bucket) }
+            try await onStore { try $0.createBucket(bucket, access: access) }
             return .empty(.ok, [("Location", "/" + bucket)])
 
         case .deleteBucket(let bucket):
+            try await authorizedBucket(call, bucket, nil)
             try await onStore { try $0.deleteBucket(bucket) }
             return .empty(.noContent, [])
 
         case .headBucket(let bucket):
-            try await requireBucket(bucket)
+            try await authorizedBucket(call, bucket, .read)
             return .empty(.ok, [("x-amz-bucket-region", configuration.region)])
 
         case .getBucketLocation(let bucket):
-            try await requireBucket(bucket)
+            try await authorizedBucket(call, bucket, nil)
             let region = configuration.region == "us-east-1" ? "" : S3XMLWriter.escape(configuration.region)
             return .data(.ok, [], "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"\(S3XMLWriter.namespace)\">\(region)</LocationConstraint>")
 
         case .getBucketACL(let bucket):
-            try await requireBucket(bucket)
-            return .data(.ok, [], aclDocument(.private))
+            let info = try await authorizedBucket(call, bucket, .readACP)
+            return .data(.ok, [], S3Grants.document(info.access, users: call.users))
+
+        case .putBucketACL(let bucket):
+            return try await putBucketACL(call, bucket: bucket, connection: connection)
 
         case .listObjects(let bucket, let version2):
+            try await authorizedBucket(call, bucket, .read)
             return try await listObjects(call, bucket: bucket, version2: version2)
 
         case .listObjectVersions(let bucket):
+            try await authorizedBucket(call, bucket, .read)
             return try await listObjectVersions(call, bucket: bucket)
 
         case .getBucketVersioning(let bucket):
-            try await requireBucket(bucket)
+            try await authorizedBucket(call, bucket, nil)
             var xml = S3XMLWriter()
             xml.start("VersioningConfiguration", namespace: S3XMLWriter.namespace)
             xml.end()
             return .data(.ok, [], xml.text)
 
         case .listMultipartUploads(let bucket):
+            try await authorizedBucket(call, bucket, .read)
             var xml = S3XMLWriter()
             xml.start("ListMultipartUploadsResult", namespace: S3XMLWriter.namespace)
             xml.element("Bucket", bucket)
@@ -99,36 +113,27 @@ extension S3RequestHandler {
             return try await copyObject(call, bucket: bucket, key: key)
 
         case .getObject(let bucket, let key), .headObject(let bucket, let key):
-            return try getObject(call, info: try await onStore { try $0.headObject(bucket: bucket, key: key) })
+            return try getObject(call, info: try await authorizedObject(call, bucket: bucket, key: key, .read))
 
         case .deleteObject(let bucket, let key):
-            try await requireBucket(bucket)
+            try await authorizedBucket(call, bucket, .write)
             try await onStore { try $0.deleteObject(bucket: bucket, key: key) }
             return .empty(.noContent, [])
 
         case .getObjectACL(let bucket, let key):
-            return .data(.ok, [], aclDocument(try await onStore { try $0.headObject(bucket: bucket, key: key).acl }))
+            let info = try await authorizedObject(call, bucket: bucket, key: key, .readACP)
+            return .data(.ok, [], S3Grants.document(info.access, users: call.users))
 
         case .putObjectACL(let bucket, let key):
-            _ = try await onStore { try $0.headObject(bucket: bucket, key: key) }
-            let document = try await readDocument(call, connection: connection)
-            let acl: ObjectACL
-            if let canned = call.header("x-amz-acl") {
-                acl = try Self.cannedACL(canned)
-            } else if !document.isEmpty {
-                acl = try S3RequestBody.acl(document)
-            } else {
-                throw S3Error("MissingSecurityHeader", .badRequest, "Your request was missing a required header: x-amz-acl or an AccessControlPolicy body.")
-            }
-            try await onStore { try $0.setACL(bucket: bucket, key: key, acl: acl) }
-            return .empty(.ok, [])
+            return try await putObjectACL(call, bucket: bucket, key: key, connection: connection)
 
         case .createMultipartUpload(let bucket, let key):
-            let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
+            let bucketInfo = try await authorizedBucket(call, bucket, .write)
+            let access = try newAccess(call, owner: call.user?.id ?? bucketInfo.access.owner, bucketOwner: bucketInfo.access.owner)
             let (contentType, metadata) = (call.header("content-type"), Self.userMetadata(call.head.headers))
             let headers = Self.storedHeaders(call.head.headers)
             let id = try await onStore {
-                try $0.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, acl: acl, metadata: metadata, headers: headers)
+                try $0.createMultipartUpload(bucket: bucket, key: key, contentType: contentType, access: access, metadata: metadata, headers: headers)
             }
             var xml = S3XMLWriter()
             xml.start("InitiateMultipartUploadResult", namespace: S3XMLWriter.namespace)
@@ -139,6 +144,7 @@ extension S3RequestHandler {
             return .data(.ok, [], xml.text)
 
         case .uploadPart(let bucket, let key, let uploadID, let number):
+            try await authorizedBucket(call, bucket, .write)
             let upload = try await onStore { Handover(value: try $0.beginPart(uploadID: uploadID, bucket: bucket, key: key)) }.value
             let checksum = try await receive(call, into: upload, connection: connection)
             let handover = Handover(value: upload)
@@ -149,6 +155,7 @@ extension S3RequestHandler {
             return .empty(.ok, headers)
 
         case .completeMultipartUpload(let bucket, let key, let uploadID):
+            try await authorizedBucket(call, bucket, .write)
             let document = try await readDocument(call, connection: connection)
             let chosen = try S3RequestBody.completedParts(document)
             let store = self.store
@@ -166,30 +173,13 @@ extension S3RequestHandler {
             return .data(.ok, [], xml.text)
 
         case .abortMultipartUpload(let bucket, let key, let uploadID):
+            try await authorizedBucket(call, bucket, .write)
             try await onStore { try $0.abortMultipartUpload(uploadID: uploadID, bucket: bucket, key: key) }
             return .empty(.noContent, [])
 
         case .listParts(let bucket, let key, let uploadID):
-            let parts = try await onStore { try $0.listParts(uploadID: uploadID, bucket: bucket, key: key) }
-            var xml = S3XMLWriter()
-            xml.start("ListPartsResult", namespace: S3XMLWriter.namespace)
-            xml.element("Bucket", bucket)
-            xml.element("Key", key)
-            xml.element("UploadId", uploadID)
-            xml.element("PartNumberMarker", "0")
-            xml.element("NextPartNumberMarker", String(parts.last?.number ?? 0))
-            xml.element("MaxParts", "10000")
-            xml.element("IsTruncated", "false")
-            for part in parts {
-                xml.element("Part") {
-                    $0.element("PartNumber", String(part.number))
-                    $0.element("LastModified", S3Date.iso8601(part.lastModified))
-                    $0.element("ETag", "\"\(part.etag)\"")
-                    $0.element("Size", String(part.size))
-                }
-            }
-            xml.end()
-            return .data(.ok, [], xml.text)
+            try await authorizedBucket(call, bucket, .write)
+            return try await listParts(bucket: bucket, key: key, uploadID: uploadID)
 
         case .postObject(let bucket):
             return try await postObject(call, bucket: bucket, connection: connection)
@@ -199,29 +189,35 @@ extension S3RequestHandler {
         }
     }
 
-    /// Without credentials only GET and HEAD of public-read objects are allowed; every
-    /// other request is AccessDenied, and so is a missing object (as S3 answers
-    /// anonymous callers, who may not learn what exists). A missing bucket is named as
-    /// such, as S3 names it to anyone.
-    func anonymous(_ call: S3Call) async throws -> S3Reply {
-        if let bucket = call.operation.bucket { try await requireBucket(bucket) }
-        guard call.operation.isAnonymousRead, let bucket = call.operation.bucket, let key = Self.keyOf(call.operation) else {
-            throw S3Error.accessDenied(reason: "an unsigned request may only GET or HEAD a public-read object")
+    func listParts(bucket: String, key: String, uploadID: String) async throws -> S3Reply {
+        let parts = try await onStore { try $0.listParts(uploadID: uploadID, bucket: bucket, key: key) }
+        var xml = S3XMLWriter()
+        xml.start("ListPartsResult", namespace: S3XMLWriter.namespace)
+        xml.element("Bucket", bucket)
+        xml.element("Key", key)
+        xml.element("UploadId", uploadID)
+        xml.element("PartNumberMarker", "0")
+        xml.element("NextPartNumberMarker", String(parts.last?.number ?? 0))
+        xml.element("MaxParts", "10000")
+        xml.element("IsTruncated", "false")
+        for part in parts {
+            xml.element("Part") {
+                $0.element("PartNumber", String(part.number))
+                $0.element("LastModified", S3Date.iso8601(part.lastModified))
+                $0.element("ETag", "\"\(part.etag)\"")
+                $0.element("Size", String(part.size))
+            }
         }
-        let info: ObjectInfo
-        do {
-            info = try await onStore { try $0.headObject(bucket: bucket, key: key) }
-        } catch {
-            throw S3Error.accessDenied(reason: "unsigned request for an object that does not exist (\(error))")
-        }
-        guard info.acl == .publicRead else { throw S3Error.accessDenied(reason: "unsigned request for a private object") }
-        return try getObject(call, info: info)
+        xml.end()
+        return .data(.ok, [], xml.text)
     }
 
     // MARK: Objects
 
     func putObject(_ call: S3Call, bucket: String, key: String, connection: S3Connection) async throws -> S3Reply {
-        let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
+        let bucketInfo = try await authorizedBucket(call, bucket, .write)
+        // An unsigned write (to a public-read-write bucket) belongs to the bucket's owner.
+        let access = try newAccess(call, owner: call.user?.id ?? bucketInfo.access.owner, bucketOwner: bucketInfo.access.owner)
         if let declared = call.header("content-length").flatMap(Int64.init), declared > Self.maximumObjectSize,
            case .unsigned = call.payload {
             throw S3Error("EntityTooLarge", .badRequest, "Your proposed upload exceeds the maximum allowed object size.")
@@ -234,7 +230,7 @@ extension S3RequestHandler {
         let metadata = Self.userMetadata(call.head.headers)
         let stored = Self.storedHeaders(call.head.headers)
         let info = try await blocking {
-            try handover.value.commit(contentType: contentType, acl: acl, metadata: metadata, headers: stored, condition: condition)
+            try handover.value.commit(contentType: contentType, access: access, metadata: metadata, headers: stored, condition: condition)
         }
         var headers = [("ETag", "\"\(info.etag)\"")]
         if let checksum { headers.append((checksum.0.headerName, checksum.1)) }
@@ -274,7 +270,8 @@ extension S3RequestHandler {
             throw S3Error.invalidArgument("x-amz-copy-source must be BUCKET/KEY")
         }
         let sourceBucket = String(source[..<slash]), sourceKey = String(source[source.index(after: slash)...])
-        let original = try await onStore { try $0.headObject(bucket: sourceBucket, key: sourceKey) }
+        let original = try await authorizedObject(call, bucket: sourceBucket, key: sourceKey, .read)
+        let bucketInfo = try await authorizedBucket(call, bucket, .write)
         if let match = call.header("x-amz-copy-source-if-match"), Self.unquote(match) != original.etag {
             throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
@@ -282,17 +279,18 @@ extension S3RequestHandler {
             throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
         let replace = call.header("x-amz-metadata-directive")?.uppercased() == "REPLACE"
-        if sourceBucket == bucket && sourceKey == key && !replace && call.header("x-amz-acl") == nil {
+        let changesACL = call.header("x-amz-acl") != nil || S3Grants.headers.contains { call.header($0.name) != nil }
+        if sourceBucket == bucket && sourceKey == key && !replace && !changesACL {
             throw S3Error("InvalidRequest", .badRequest,
                           "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
         }
-        let acl = try call.header("x-amz-acl").map(Self.cannedACL) ?? .private
+        let access = try newAccess(call, owner: call.user?.id ?? bucketInfo.access.owner, bucketOwner: bucketInfo.access.owner)
         let replacing = replace
             ? (contentType: call.header("content-type"), metadata: Self.userMetadata(call.head.headers), headers: Self.storedHeaders(call.head.headers))
             : nil
         let store = self.store
         let info = try await blocking {
-            try store.copyObject(from: (sourceBucket, sourceKey), to: bucket, key: key, acl: acl, replacing: replacing)
+            try store.copyObject(from: (sourceBucket, sourceKey), to: bucket, key: key, access: access, replacing: replacing)
         }
         var xml = S3XMLWriter()
         xml.start("CopyObjectResult", namespace: S3XMLWriter.namespace)
@@ -339,7 +337,7 @@ extension S3RequestHandler {
     func deleteObjects(_ call: S3Call, bucket: String, connection: S3Connection) async throws -> S3Reply {
         let document = try await readDocument(call, connection: connection)
         let (keys, versions, quiet) = try S3RequestBody.objectsToDelete(document)
-        try await requireBucket(bucket)
+        try await authorizedBucket(call, bucket, .write)
         var xml = S3XMLWriter()
         xml.start("DeleteResult", namespace: S3XMLWriter.namespace)
         // One trip to the thread pool for the whole list. An object's one version is
@@ -386,36 +384,6 @@ extension S3RequestHandler {
     func requireBucket(_ bucket: String) async throws {
         guard try await onStore({ try $0.bucketExists(bucket) }) else {
             throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist")
-        }
-    }
-
-    func owner(_ xml: inout S3XMLWriter) {
-        xml.element("Owner") {
-            $0.element("ID", Self.owner.id)
-            $0.element("DisplayName", Self.owner.name)
-        }
-    }
-
-    func aclDocument(_ acl: ObjectACL) -> String {
-        var xml = S3XMLWriter()
-        xml.start("AccessControlPolicy", namespace: S3XMLWriter.namespace)
-        owner(&xml)
-        xml.start("AccessControlList")
-        xml.raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>\(Self.owner.id)</ID><DisplayName>\(Self.owner.name)</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>")
-        if acl == .publicRead {
-            xml.raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>\(S3RequestBody.allUsers)</URI></Grantee><Permission>READ</Permission></Grant>")
-        }
-        xml.end()
-        xml.end()
-        return xml.text
-    }
-
-    static func cannedACL(_ text: String) throws -> ObjectACL {
-        switch text.lowercased() {
-        case "private", "bucket-owner-full-control", "bucket-owner-read": return .private
-        case "public-read": return .publicRead
-        default:
-            throw S3Error.invalidArgument("Sluice supports the canned ACLs private and public-read, not '\(text)'.")
         }
     }
 }

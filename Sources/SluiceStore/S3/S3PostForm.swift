@@ -228,8 +228,11 @@ extension S3PostPolicy {
             }
             return parts[0]
         }
-        guard let accessKey = field("awsaccesskeyid"), let signature = field("signature") else {
+        guard let accessKey = field("awsaccesskeyid") else {
             throw S3Error.accessDenied("a form with a policy needs its signature (x-amz-credential and x-amz-signature, or AWSAccessKeyId and signature)")
+        }
+        guard let signature = field("signature") else {
+            throw S3Error.invalidArgument("Bucket POST must contain a field named 'Signature'.  If it is specified, please check the order of the fields.")
         }
         guard let key = secret(accessKey) else {
             throw S3Error("InvalidAccessKeyId", .forbidden, "The AWS Access Key Id you provided does not exist in our records.")

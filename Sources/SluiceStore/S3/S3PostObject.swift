@@ -17,7 +17,7 @@ extension S3RequestHandler {
         var size: Int64 = 0
         func startIfReady() async throws {
             guard target == nil, let filename = form.filename else { return }
-            target = try await postTarget(form.fields, filename: filename, fileContentType: form.fileContentType, bucket: bucket)
+            target = try await postTarget(call, form.fields, filename: filename, fileContentType: form.fileContentType, bucket: bucket)
         }
         func flush(atLeast bytes: Int) async throws {
             if var more = form.takeFileBytes() { pending.writeBuffer(&more) }
@@ -47,7 +47,7 @@ extension S3RequestHandler {
                     : S3Error("EntityTooLarge", .badRequest, "Your proposed upload exceeds the maximum allowed size")
             }
             let info = try await blocking {
-                try target.upload.value.commit(contentType: target.contentType, acl: target.acl, metadata: target.metadata, headers: target.headers)
+                try target.upload.value.commit(contentType: target.contentType, access: target.access, metadata: target.metadata, headers: target.headers)
             }
             return postAnswer(form.fields, bucket: bucket, info: info)
         } catch {
@@ -60,28 +60,38 @@ extension S3RequestHandler {
     struct PostTarget {
         var upload: Handover<ObjectUpload>
         var contentType: String?
-        var acl: ObjectACL
+        var access: AccessPolicy
         var metadata: [String: String]
         var headers: [String: String]
         var lengthRange: ClosedRange<Int64>?
     }
 
-    /// Checks the signature and the policy, then opens the upload the fields name.
-    func postTarget(_ fields: [(name: String, value: String)], filename: String, fileContentType: String?, bucket: String) async throws -> PostTarget {
+    /// Checks the signature and the policy, then opens the upload the fields name. The
+    /// signer needs WRITE on the bucket; a form without a policy is anonymous and needs a
+    /// bucket that grants AllUsers WRITE (public-read-write).
+    func postTarget(_ call: S3Call, _ fields: [(name: String, value: String)], filename: String, fileContentType: String?,
+                    bucket: String) async throws -> PostTarget {
         func field(_ name: String) -> String? { fields.first { $0.name == name }?.value }
-        // Without a policy the form is anonymous, and no bucket takes anonymous writes.
-        guard let policyText = field("policy") else {
-            throw S3Error.accessDenied(reason: "a POST upload without a policy is anonymous")
+        var signed = call
+        var policy: S3PostPolicy?
+        if let policyText = field("policy") {
+            let users = call.users
+            let accessKey = try S3PostPolicy.signer(of: fields, policy: policyText, secret: { users.secret(forAccessKey: $0) })
+            signed.user = users.user(forAccessKey: accessKey)
+            policy = try S3PostPolicy(base64: policyText)
+            try policy?.check(fields: fields, bucket: bucket, now: Date())
+        } else {
+            signed.user = nil
         }
-        let credentials = configuration.credentials
-        _ = try S3PostPolicy.signer(of: fields, policy: policyText, secret: { credentials[$0] })
-        let policy = try S3PostPolicy(base64: policyText)
-        try policy.check(fields: fields, bucket: bucket, now: Date())
+        let bucketInfo = try await authorizedBucket(signed, bucket, .write)
         guard let template = field("key"), !template.isEmpty else {
             throw S3Error.invalidArgument("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.")
         }
         let key = template.replacingOccurrences(of: "${filename}", with: filename)
-        let acl = try field("acl").map(Self.cannedACL) ?? .private
+        // The form's `acl` field is the header's x-amz-acl; grant fields keep their names.
+        let access = try S3Grants.fromHeaders({ field($0 == "x-amz-acl" ? "acl" : $0) }, owner: signed.user?.id ?? bucketInfo.access.owner,
+                                              bucketOwner: bucketInfo.access.owner, users: call.users)
+            ?? AccessPolicy(canned: .private, owner: signed.user?.id ?? bucketInfo.access.owner)
         var metadata: [String: String] = [:]
         for (name, value) in fields where name.hasPrefix("x-amz-meta-") {
             metadata[String(name.dropFirst("x-amz-meta-".count))] = Self.decodedWord(value) ?? value
@@ -89,8 +99,8 @@ extension S3RequestHandler {
         var headers: [String: String] = [:]
         for name in StoredHeader.names { if let value = field(name.lowercased()) { headers[name] = value } }
         let upload = try await onStore { Handover(value: try $0.beginUpload(bucket: bucket, key: key)) }
-        return PostTarget(upload: upload, contentType: field("content-type") ?? fileContentType, acl: acl, metadata: metadata, headers: headers,
-                          lengthRange: policy.contentLengthRange)
+        return PostTarget(upload: upload, contentType: field("content-type") ?? fileContentType, access: access, metadata: metadata,
+                          headers: headers, lengthRange: policy?.contentLengthRange)
     }
 
     /// 204 by default; 200 or 201 (with a PostResponse document) when the form asks; a

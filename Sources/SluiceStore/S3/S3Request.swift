@@ -10,6 +10,7 @@ public enum S3Operation: Equatable, Sendable {
     case headBucket(bucket: String)
     case getBucketLocation(bucket: String)
     case getBucketACL(bucket: String)
+    case putBucketACL(bucket: String)
     case listObjects(bucket: String, version2: Bool)
     /// `GET ?versions`: an unversioned store's objects, each as its one version, `null`.
     case listObjectVersions(bucket: String)
@@ -41,7 +42,7 @@ public enum S3Operation: Equatable, Sendable {
         switch self {
         case .listBuckets, .notImplemented, .invalid, .invalidArgument: return nil
         case .createBucket(let b), .deleteBucket(let b), .headBucket(let b), .getBucketLocation(let b), .getBucketACL(let b),
-             .listObjects(let b, _), .listObjectVersions(let b), .getBucketVersioning(let b), .listMultipartUploads(let b), .deleteObjects(let b),
+             .putBucketACL(let b), .listObjects(let b, _), .listObjectVersions(let b), .getBucketVersioning(let b), .listMultipartUploads(let b), .deleteObjects(let b),
              .postObject(let b):
             return b
         case .putObject(let b, _), .copyObject(let b, _), .getObject(let b, _), .headObject(let b, _), .deleteObject(let b, _),
@@ -60,6 +61,7 @@ public enum S3Operation: Equatable, Sendable {
         case .headBucket: return "HeadBucket"
         case .getBucketLocation: return "GetBucketLocation"
         case .getBucketACL: return "GetBucketAcl"
+        case .putBucketACL: return "PutBucketAcl"
         case .listObjects(_, let version2): return version2 ? "ListObjectsV2" : "ListObjects"
         case .listObjectVersions: return "ListObjectVersions"
         case .getBucketVersioning: return "GetBucketVersioning"
@@ -79,14 +81,6 @@ public enum S3Operation: Equatable, Sendable {
         case .abortMultipartUpload: return "AbortMultipartUpload"
         case .listParts: return "ListParts"
         case .notImplemented, .invalid, .invalidArgument: return "-"
-        }
-    }
-
-    /// Whether an anonymous caller may ask for it (then only on public-read objects).
-    public var isAnonymousRead: Bool {
-        switch self {
-        case .getObject, .headObject: return true
-        default: return false
         }
     }
 }
@@ -140,7 +134,8 @@ public struct S3Router: Sendable {
         if key.isEmpty {
             switch method {
             case "PUT":
-                if has("acl") || has("policy") || has("versioning") || has("cors") || has("lifecycle") || has("tagging") {
+                if has("acl") { return .putBucketACL(bucket: bucket) }
+                if has("policy") || has("versioning") || has("cors") || has("lifecycle") || has("tagging") {
                     return .notImplemented("bucket subresource")
                 }
                 return .createBucket(bucket: bucket)

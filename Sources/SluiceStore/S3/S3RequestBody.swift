@@ -39,24 +39,4 @@ public enum S3RequestBody {
         }
         return (objects.map(\.0), objects.map(\.1), root.value("Quiet")?.lowercased() == "true")
     }
-
-    static let allUsers = "http://acs.amazonaws.com/groups/global/AllUsers"
-
-    /// AccessControlPolicy: public-read when AllUsers has READ, else private.
-    public static func acl(_ document: Data) throws(S3Error) -> ObjectACL {
-        guard let root = S3XMLElement.parse(document), root.name == "AccessControlPolicy" else {
-            throw S3Error.malformedXML("expected AccessControlPolicy")
-        }
-        for grant in root.descendants("Grant") {
-            let uri = grant.child("Grantee")?.value("URI")
-            let permission = grant.value("Permission")
-            if uri == allUsers {
-                guard permission == "READ" else {
-                    throw S3Error.invalidArgument("Sluice grants AllUsers READ only (public-read), not \(permission ?? "nothing").")
-                }
-                return .publicRead
-            }
-        }
-        return .private
-    }
 }

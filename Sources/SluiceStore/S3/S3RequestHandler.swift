@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import SluiceHTTP
+import Synchronization
 
 /// One parsed request, with who sent it.
 struct S3Call {
@@ -17,6 +18,10 @@ struct S3Call {
     var accessKey: String?
     var payload: PayloadMode
     var requestID: String
+    /// The users as this request sees them.
+    var users: UserDirectory
+    /// Who signed it; nil for an unsigned request.
+    var user: StoreUser?
 
     func header(_ name: String) -> String? { head.headers.first(name: name) }
     func parameter(_ name: String) -> String? { query.first { $0.name == name }?.value }
@@ -31,6 +36,7 @@ enum PayloadMode {
 
 struct S3RequestHandler: HTTPResponder {
     let store: LocalObjectStore
+    let users: UserDirectorySource
     let configuration: S3APIConfiguration
     let threadPool: NIOThreadPool
     let logger: Logger
@@ -38,10 +44,10 @@ struct S3RequestHandler: HTTPResponder {
 
     /// S3's single-PUT limit.
     static let maximumObjectSize: Int64 = 5 * 1024 * 1024 * 1024
-    static let owner = (id: "sluice", name: "sluice")
 
-    init(store: LocalObjectStore, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger) {
+    init(store: LocalObjectStore, users: UserDirectorySource, configuration: S3APIConfiguration, threadPool: NIOThreadPool, logger: Logger) {
         self.store = store
+        self.users = users
         self.configuration = configuration
         self.threadPool = threadPool
         self.logger = logger
@@ -101,7 +107,12 @@ struct S3RequestHandler: HTTPResponder {
         let name = operation.name
         let failure: S3Error
         do {
-            try authenticator.authenticate(&call, now: Date())
+            do {
+                try authenticator.authenticate(&call, now: Date(), users: try await userDirectory())
+            } catch let error as S3Error where error.code == "InvalidAccessKeyId" && users.mayReload() {
+                let source = users
+                try authenticator.authenticate(&call, now: Date(), users: try await blocking { try source.reload() })
+            }
             return S3Answer(reply: try await perform(call, connection: connection), resource: resource, operation: name)
         } catch let error as S3Error {
             failure = error
@@ -229,6 +240,13 @@ struct S3RequestHandler: HTTPResponder {
         var data = Data()
         _ = try await readBody(call, connection: connection, limit: Int64(configuration.maximumDocumentSize)) { data.append(contentsOf: $0) }
         return data
+    }
+
+    /// The users, read again from their store at most once a second (on the thread pool).
+    func userDirectory() async throws -> UserDirectory {
+        if let fresh = users.fresh() { return fresh }
+        let source = users
+        return try await blocking { try source.reload() }
     }
 
     /// Runs blocking disk work (fsync, copies) off the cooperative threads.

@@ -14,6 +14,11 @@ struct S3XMLWriter {
         open.append(name)
     }
 
+    mutating func start(_ name: String, attributes: [(name: String, value: String)]) {
+        text += "<\(name)" + attributes.map { " \($0.name)=\"\(Self.escape($0.value))\"" }.joined() + ">"
+        open.append(name)
+    }
+
     mutating func end() {
         text += "</\(open.removeLast())>"
     }
@@ -21,8 +26,6 @@ struct S3XMLWriter {
     mutating func element(_ name: String, _ value: String) {
         text += "<\(name)>\(Self.escape(value))</\(name)>"
     }
-
-    mutating func raw(_ fragment: String) { text += fragment }
 
     mutating func element(_ name: String, _ body: (inout S3XMLWriter) -> Void) {
         start(name)
