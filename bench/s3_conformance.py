@@ -7,9 +7,10 @@ API and against moto_server in one run, as the share of its tests that pass on e
 PATH is a checkout of https://github.com/ceph/s3-tests (not part of Sluice: bring it
 yourself); PY a Python with its requirements installed (boto3, munch, gevent, isodate,
 pytz, httplib2, lxml, pytest, pytest-timeout, pyyaml). The suite's file
-`s3tests/functional/test_s3.py` runs on each server with a config written here: the main
-user is Sluice's administrator key pair; the alt and tenant users are the same keys with
-other names until Sluice has users of its own, and their tests count as they come out.
+`s3tests/functional/test_s3.py` runs on each server with a config written here. On Sluice
+each of the suite's principals (main, alt, tenant, the IAM ones) is a user of its own,
+named in the data folder's sluice.yml with its key pair, canonical ID and address (main is
+the administrator); moto_server takes any keys as its one account.
 Prints passed / failed / errored / skipped per server and the share passed, and, for
 Sluice, the most common failure reasons; results go to bench/out/s3_conformance-SERVERS.json
 (with every test's outcome on each server; `-sluice`, `-moto` or
@@ -17,6 +18,7 @@ Sluice, the most common failure reasons; results go to bench/out/s3_conformance-
 """
 import argparse
 import collections
+import hashlib
 import json
 import os
 import re
@@ -29,6 +31,9 @@ from servers import ROOT, build_sluice, free_port, sluice_environment, start_slu
 
 OUT = os.path.join(ROOT, "bench", "out")
 ACCESS, SECRET = "AKIDSLUICECONFORMANCE", "conformance/secret+key0123456789"
+# The suite's principals: (config section, name). On Sluice each is a user of its own.
+PRINCIPALS = [("s3 main", "main"), ("s3 alt", "alt"), ("s3 tenant", "tenant"), ("iam", "iam"), ("iam root", "iamroot"),
+              ("iam alt root", "iamaltroot")]
 
 CONFIG = """[DEFAULT]
 host = 127.0.0.1
@@ -40,37 +45,46 @@ ssl_verify = False
 bucket prefix = conf-{{random}}-
 iam name prefix = s3-tests-
 iam path prefix = /s3-tests/
-
-[s3 main]
-display_name = {name}
-user_id = {user}
-email = main@example.com
-api_name = default
-access_key = {access}
-secret_key = {secret}
-
 """
 
 
-# The other principals the suite names: the same keys under other names, until Sluice
-# has users of its own.
-OTHERS = [("s3 alt", "alt"), ("s3 tenant", "tenant"), ("iam", "iam"), ("iam root", "iamroot"), ("iam alt root", "iamaltroot")]
+def principal(name, separate):
+    """The keys, canonical ID and address of one of the suite's principals."""
+    if not separate:
+        return ACCESS, SECRET
+    return f"AKIDSLUICE{name.upper()}", f"{name}/secret+key0123456789"
 
 
-def config_text(port, user, display_name):
-    text = CONFIG.format(port=port, access=ACCESS, secret=SECRET, user=user, name=display_name)
-    for section, name in OTHERS:
-        text += (f"\n[{section}]\ndisplay_name = {name}\nuser_id = {name}\nemail = {name}@example.com\n"
-                 f"access_key = {ACCESS}\nsecret_key = {SECRET}\n" + ("tenant = tenant\n" if name == "tenant" else ""))
+def user_id(name):
+    return hashlib.sha256(f"conformance {name}".encode()).hexdigest()
+
+
+def config_text(port, main_id, main_name, separate_users):
+    text = CONFIG.format(port=port)
+    for section, name in PRINCIPALS:
+        access, secret = principal(name, separate_users)
+        identity, display = (main_id, main_name) if name == "main" and not separate_users else (user_id(name), name)
+        text += (f"\n[{section}]\ndisplay_name = {display}\nuser_id = {identity}\nemail = {name}@example.com\napi_name = default\n"
+                 f"access_key = {access}\nsecret_key = {secret}\n" + ("tenant = tenant\n" if name == "tenant" else ""))
     return text
 
 
-def run_suite(name, port, args, user, display_name):
+def sluice_users():
+    """sluice.yml naming every principal as a user, main the administrator."""
+    lines = ["users:"]
+    for _, name in PRINCIPALS:
+        access, secret = principal(name, True)
+        lines += [f"  {name}:", f"    access-key: {access}", f"    secret-key: \"{secret}\"", f"    id: {user_id(name)}",
+                  f"    email: {name}@example.com", f"    administrator: {'true' if name == 'main' else 'false'}"]
+    return "\n".join(lines) + "\n"
+
+
+def run_suite(name, port, args, user, display_name, separate_users):
     folder = os.path.join(OUT, f"conformance-{name}")
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     config = os.path.join(folder, "s3tests.conf")
-    open(config, "w").write(config_text(port, user, display_name))
+    open(config, "w").write(config_text(port, user, display_name, separate_users))
     report = os.path.join(folder, "junit.xml")
     command = [args.python, "-m", "pytest", "s3tests/functional/test_s3.py", "-q", "-p", "no:cacheprovider",
                f"--timeout={args.timeout}", f"--junitxml={report}", "-o", "junit_family=xunit1"]
@@ -112,12 +126,13 @@ def main():
     if not args.skip_sluice:
         data = os.path.join(OUT, "conformance-sluice-data")
         shutil.rmtree(data, ignore_errors=True)
+        os.makedirs(data)
+        open(os.path.join(data, "sluice.yml"), "w").write(sluice_users())
         port = free_port()
         log = open(os.path.join(OUT, "conformance-sluice.log"), "w")
-        sluice = start_sluice(data, s3_port=port, stderr=log,
-                              environment=sluice_environment(SLUICE_S3_ACCESS_KEY=ACCESS, SLUICE_S3_SECRET_KEY=SECRET))
+        sluice = start_sluice(data, s3_port=port, stderr=log, environment=sluice_environment())
         try:
-            results["sluice"] = run_suite("sluice", port, args, user="sluice", display_name="sluice")
+            results["sluice"] = run_suite("sluice", port, args, user=user_id("main"), display_name="main", separate_users=True)
         finally:
             stop_sluice(sluice)
     if not args.skip_moto:
@@ -127,7 +142,7 @@ def main():
         try:
             wait_port(port)
             results["moto"] = run_suite("moto", port, args, user="75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a",
-                                        display_name="webfile")
+                                        display_name="webfile", separate_users=False)
         finally:
             moto.terminate()
             moto.wait(timeout=30)

@@ -93,6 +93,7 @@ extension LocalObjectStore {
     /// ETag is S3's: the MD5 of the parts' binary MD5s, a dash, the number of parts.
     public func completeMultipartUpload(uploadID: String, bucket: String, key: String, parts requested: [(number: Int, etag: String)],
                                         condition: WriteCondition? = nil) throws(StoreError) -> ObjectInfo {
+        if let repeated = try completedObject(uploadID, bucket: bucket, key: key) { return repeated }
         let upload = try multipartUpload(uploadID, bucket: bucket, key: key)
         let stored = Dictionary(uniqueKeysWithValues: try listParts(uploadID: uploadID, bucket: bucket, key: key).map { ($0.number, $0) })
         guard !requested.isEmpty else { throw StoreError(.invalidPart, "a multipart upload needs at least one part") }
@@ -125,8 +126,19 @@ extension LocalObjectStore {
         }
         let info = try body.commit(contentType: upload.contentType, access: upload.access, metadata: upload.metadata, headers: upload.headers, etag: etag,
                                    condition: condition)
-        try discardUpload(uploadID)
+        try discardUpload(uploadID, completedAs: info)
         return info
+    }
+
+    /// The object an upload already completed made, while it is still in place: a
+    /// repeated completion answers as the first did.
+    func completedObject(_ uploadID: String, bucket: String, key: String) throws(StoreError) -> ObjectInfo? {
+        try read { db in
+            guard let etag = try String.fetchOne(db, sql: "SELECT etag FROM completedUpload WHERE id = ? AND bucket = ? AND key = ?",
+                                                 arguments: [uploadID, bucket, key]),
+                  let current = try Self.object(db, bucket: bucket, key: key), current.etag == etag else { return nil }
+            return current
+        }
     }
 
     public func abortMultipartUpload(uploadID: String, bucket: String, key: String) throws(StoreError) {
@@ -134,8 +146,13 @@ extension LocalObjectStore {
         try discardUpload(uploadID)
     }
 
-    private func discardUpload(_ id: String) throws(StoreError) {
+    private func discardUpload(_ id: String, completedAs completed: ObjectInfo? = nil) throws(StoreError) {
         let paths: [String] = try write { db in
+            if let completed {
+                try db.execute(sql: "DELETE FROM completedUpload WHERE completed < ?", arguments: [Date().addingTimeInterval(-86_400)])
+                try db.execute(sql: "INSERT OR REPLACE INTO completedUpload (id, bucket, key, etag, completed) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [id, completed.bucket, completed.key, completed.etag, Date()])
+            }
             let paths = try String.fetchAll(db, sql: "SELECT path FROM multipartPart WHERE uploadId = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM multipartPart WHERE uploadId = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM multipartUpload WHERE id = ?", arguments: [id])

@@ -92,7 +92,7 @@ public final class UserStore: Sendable {
             if !FileManager.default.fileExists(atPath: path) {
                 // Created private before SQLite opens it: its WAL and shared-memory files
                 // take the same mode.
-                FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
             }
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)

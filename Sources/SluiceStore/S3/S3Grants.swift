@@ -130,7 +130,10 @@ public enum S3Grants {
             $0.element("DisplayName", users.displayName(policy.owner))
         }
         xml.start("AccessControlList")
-        for grant in policy.grants {
+        // Group grants first, then users', each in the order given, as Ceph RGW lists them
+        // (s3-tests compares lists in that order).
+        let groupsFirst = policy.grants.filter { $0.grantee.groupURI != nil } + policy.grants.filter { $0.grantee.groupURI == nil }
+        for grant in groupsFirst {
             xml.element("Grant") { xml in
                 let type = if case .user = grant.grantee { "CanonicalUser" } else { "Group" }
                 xml.start("Grantee", attributes: [("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"), ("xsi:type", type)])

@@ -14,6 +14,7 @@ extension S3RequestHandler {
         bucket.access = call.users.resolved(found.access)
         let allowed = permission.map { bucket.access.allows($0, to: call.user?.id) } ?? (call.user?.id == bucket.access.owner)
         guard allowed else { throw denied(call, permission.map { "\($0.rawValue) on bucket \(name)" } ?? "ownership of bucket \(name)") }
+        try checkExpectedOwner(call, bucket)
         return bucket
     }
 
@@ -26,6 +27,7 @@ extension S3RequestHandler {
             return (bucketInfo, try store.findObject(bucket: bucket, key: key))
         }
         guard let bucketInfo else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+        try checkExpectedOwner(call, BucketInfo(name: bucket, created: bucketInfo.created, access: call.users.resolved(bucketInfo.access)))
         guard var info = object else {
             guard call.users.resolved(bucketInfo.access).allows(.read, to: call.user?.id) else {
                 throw denied(call, "READ on bucket \(bucket), and \(bucket)/\(key) does not exist")
@@ -35,6 +37,14 @@ extension S3RequestHandler {
         info.access = call.users.resolved(info.access)
         guard info.access.allows(permission, to: call.user?.id) else { throw denied(call, "\(permission.rawValue) on \(bucket)/\(key)") }
         return info
+    }
+
+    /// `x-amz-expected-bucket-owner`: a request meant for someone else's bucket of the
+    /// same name is refused.
+    func checkExpectedOwner(_ call: S3Call, _ bucket: BucketInfo) throws {
+        if let expected = call.header("x-amz-expected-bucket-owner"), expected != bucket.access.owner {
+            throw S3Error.accessDenied(reason: "bucket \(bucket.name) is not owned by \(expected) (x-amz-expected-bucket-owner)")
+        }
     }
 
     func denied(_ call: S3Call, _ what: String) -> S3Error {

@@ -15,6 +15,10 @@ extension S3RequestHandler {
 
     func listObjects(_ call: S3Call, bucket: String, version2: Bool) async throws -> S3Reply {
         let (prefix, delimiter, maxKeys, urlEncoded) = try Self.listingParameters(call)
+        // Keys always come in order here; unordered listing cannot group by a delimiter.
+        if call.parameter("allow-unordered") == "true", delimiter != nil {
+            throw S3Error.invalidArgument("allow-unordered cannot be used with a delimiter")
+        }
         func encoded(_ text: String) -> String { urlEncoded ? SignatureV4.encode(text, keepSlash: true) : text }
         // Sluice's continuation token is the base64 of the last key returned; a start-after
         // key or a V1 marker becomes one.

@@ -13,13 +13,13 @@ extension S3RequestHandler {
         }
         switch call.operation {
         case .listBuckets:
-            let user = try signer(call)
             var xml = S3XMLWriter()
             xml.start("ListAllMyBucketsResult", namespace: S3XMLWriter.namespace)
-            owner(&xml, user.id, users: call.users)
+            if let user = call.user { owner(&xml, user.id, users: call.users) }
             xml.start("Buckets")
-            // A user's own buckets, as S3 lists them.
-            for bucket in try await onStore({ try $0.listBuckets() }) where call.users.resolved(bucket.access).owner == user.id {
+            // A user's own buckets, as S3 lists them; none for an unsigned request.
+            let buckets = call.user == nil ? [] : try await onStore { try $0.listBuckets() }
+            for bucket in buckets where call.users.resolved(bucket.access).owner == call.user?.id {
                 xml.element("Bucket") {
                     $0.element("Name", bucket.name)
                     $0.element("CreationDate", S3Date.iso8601(bucket.created))
@@ -34,7 +34,8 @@ extension S3RequestHandler {
             _ = try await readDocument(call, connection: connection)
             let access = try newAccess(call, owner: user.id)
             if let existing = try await onStore({ try $0.bucket(bucket) }) {
-                guard call.users.resolved(existing.access).owner == user.id else {
+                // Another's bucket, or one's own asked for with another ACL, as Ceph RGW answers.
+                guard call.users.resolved(existing.access) == access else {
                     throw S3Error("BucketAlreadyExists", .conflict,
                                   "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")
                 }
@@ -93,9 +94,15 @@ extension S3RequestHandler {
             xml.element("MaxUploads", "1000")
             xml.element("IsTruncated", "false")
             for upload in try await onStore({ try $0.listMultipartUploads(bucket: bucket) }) {
+                let initiator = call.users.resolvedID(upload.access.owner)
                 xml.element("Upload") {
                     $0.element("Key", upload.key)
                     $0.element("UploadId", upload.id)
+                    $0.element("Initiator") {
+                        $0.element("ID", initiator)
+                        $0.element("DisplayName", call.users.displayName(initiator))
+                    }
+                    owner(&$0, initiator, users: call.users)
                     $0.element("Initiated", S3Date.iso8601(upload.created))
                     $0.element("StorageClass", "STANDARD")
                 }

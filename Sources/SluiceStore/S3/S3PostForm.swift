@@ -134,6 +134,7 @@ struct S3PostPolicy {
         conditions = []
         for item in list {
             if let pairs = item as? [String: Any] {
+                guard !pairs.isEmpty else { throw Self.invalid("a condition is an empty object") }
                 for (name, value) in pairs {
                     guard let value = value as? String else { throw Self.invalid("condition \(name) is not a string") }
                     conditions.append(.equals(field: Self.fieldName(name), value: value))

@@ -79,7 +79,9 @@ extension S3RequestHandler {
             let accessKey = try S3PostPolicy.signer(of: fields, policy: policyText, secret: { users.secret(forAccessKey: $0) })
             signed.user = users.user(forAccessKey: accessKey)
             policy = try S3PostPolicy(base64: policyText)
-            try policy?.check(fields: fields, bucket: bucket, now: Date())
+            // The key's conditions hold for the key stored, `${filename}` filled in.
+            let filled = fields.map { $0.name == "key" ? ($0.name, $0.value.replacingOccurrences(of: "${filename}", with: filename)) : $0 }
+            try policy?.check(fields: filled, bucket: bucket, now: Date())
         } else {
             signed.user = nil
         }

@@ -17,13 +17,14 @@ import zlib
 
 import boto3
 import botocore
-from botocore import UNSIGNED
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+
+import s3_check_helpers as helpers
+from s3_check_helpers import check, error_code
 
 ENDPOINT = os.environ["SLUICE_S3_ENDPOINT"]
 ACCESS = os.environ["SLUICE_S3_ACCESS_KEY"]
@@ -32,27 +33,11 @@ PORT = int(ENDPOINT.rsplit(":", 1)[1])
 
 
 def client(secret=SECRET, access=ACCESS, **config):
-    return boto3.client("s3", endpoint_url=ENDPOINT, aws_access_key_id=access, aws_secret_access_key=secret,
-                        region_name="us-east-1", config=Config(retries={"max_attempts": 1}, **config))
-
-
-def error_code(call):
-    try:
-        call()
-    except ClientError as error:
-        return error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]
-    raise AssertionError("expected an error")
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        raise AssertionError(f"{name}: {detail}")
-    print("ok", name)
+    return helpers.client(ENDPOINT, access, secret, **config)
 
 
 s3 = client()
-anonymous = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1",
-                         config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+anonymous = helpers.anonymous_client(ENDPOINT)
 
 # Buckets
 s3.create_bucket(Bucket="checks")
@@ -240,10 +225,15 @@ etags = [s3.upload_part(Bucket="checks", Key="multi.bin", UploadId=upload, PartN
          for n, b in ((1, part_one), (2, part_two))]
 listed = s3.list_parts(Bucket="checks", Key="multi.bin", UploadId=upload)["Parts"]
 check("list parts", [p["PartNumber"] for p in listed] == [1, 2])
-done = s3.complete_multipart_upload(Bucket="checks", Key="multi.bin", UploadId=upload,
-                                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]})
+uploads = s3.list_multipart_uploads(Bucket="checks")["Uploads"]
+check("an upload's initiator and owner", [(u["UploadId"], u["Initiator"]["DisplayName"], u["Owner"]["DisplayName"]) for u in uploads]
+      == [(upload, "user1", "user1")], uploads)
+chosen = {"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]}
+done = s3.complete_multipart_upload(Bucket="checks", Key="multi.bin", UploadId=upload, MultipartUpload=chosen)
 expected = hashlib.md5(hashlib.md5(part_one).digest() + hashlib.md5(part_two).digest()).hexdigest() + "-2"
 check("multipart etag", done["ETag"] == '"%s"' % expected, done["ETag"])
+again = s3.complete_multipart_upload(Bucket="checks", Key="multi.bin", UploadId=upload, MultipartUpload=chosen)
+check("a repeated completion answers as the first", again["ETag"] == done["ETag"], again)
 check("multipart body", anonymous.get_object(Bucket="checks", Key="multi.bin")["Body"].read() == part_one + part_two)
 small = s3.create_multipart_upload(Bucket="checks", Key="small.bin")["UploadId"]
 small_etags = [s3.upload_part(Bucket="checks", Key="small.bin", UploadId=small, PartNumber=n, Body=b"tiny")["ETag"] for n in (1, 2)]

@@ -8,38 +8,15 @@ import os
 import urllib.error
 import urllib.request
 
-import boto3
 import requests
-from botocore import UNSIGNED
-from botocore.config import Config
-from botocore.exceptions import ClientError
+
+from s3_check_helpers import anonymous_client, check, client, error_code
 
 ENDPOINT = os.environ["SLUICE_S3_ENDPOINT"]
 KEYS = [pair.split(":", 1) for pair in os.environ["SLUICE_S3_USERS"].split(",")]
 
-
-def client(access, secret):
-    return boto3.client("s3", endpoint_url=ENDPOINT, aws_access_key_id=access, aws_secret_access_key=secret,
-                        region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
-
-
-def error_code(call):
-    try:
-        call()
-    except ClientError as error:
-        return error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]
-    raise AssertionError("expected an error")
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        raise AssertionError(f"{name}: {detail}")
-    print("ok", name)
-
-
-main, alt, team = (client(*pair) for pair in KEYS)
-anonymous = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1",
-                         config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+main, alt, team = (client(ENDPOINT, *pair) for pair in KEYS)
+anonymous = anonymous_client(ENDPOINT)
 MAIN = main.list_buckets()["Owner"]
 ALT = alt.list_buckets()["Owner"]
 check("each user has its canonical ID and display name",
@@ -55,6 +32,11 @@ check("another user's private bucket: delete", error_code(lambda: alt.delete_buc
 check("another user's private bucket: acl", error_code(lambda: alt.get_bucket_acl(Bucket="owned")) == DENIED)
 check("a taken name", error_code(lambda: alt.create_bucket(Bucket="owned")) == ("BucketAlreadyExists", 409))
 check("one's own name again", main.create_bucket(Bucket="owned")["ResponseMetadata"]["HTTPStatusCode"] == 200)
+check("one's own name with another acl", error_code(lambda: main.create_bucket(Bucket="owned", ACL="public-read"))
+      == ("BucketAlreadyExists", 409))
+check("x-amz-expected-bucket-owner", error_code(lambda: main.list_objects_v2(Bucket="owned", ExpectedBucketOwner=ALT["ID"])) == DENIED
+      and main.list_objects_v2(Bucket="owned", ExpectedBucketOwner=MAIN["ID"])["KeyCount"] == 0)
+check("an unsigned ListBuckets lists nothing", anonymous.list_buckets()["Buckets"] == [])
 alt.create_bucket(Bucket="alts")
 check("list buckets shows one's own", [b["Name"] for b in alt.list_buckets()["Buckets"]] == ["alts"])
 check("a third user sees none", team.list_buckets()["Buckets"] == [])
