@@ -9,8 +9,9 @@ yourself); PY a Python with its requirements installed (boto3, munch, gevent, is
 pytz, httplib2, lxml, pytest, pytest-timeout, pyyaml). The suite's file
 `s3tests/functional/test_s3.py` runs on each server with a config written here. On Sluice
 each of the suite's principals (main, alt, tenant, the IAM ones) is a user of its own,
-named in the data folder's sluice.yml with its key pair, canonical ID and address (main is
-the administrator); moto_server takes any keys as its one account.
+named in the data folder's sluice.yml with its key pair, canonical ID and address (none
+is the administrator, who owns the default bucket: the suite expects main to start with
+no buckets); moto_server takes any keys as its one account.
 Prints passed / failed / errored / skipped per server and the share passed, and, for
 Sluice, the most common failure reasons; results go to bench/out/s3_conformance-SERVERS.json
 (with every test's outcome on each server; `-sluice`, `-moto` or
@@ -70,12 +71,12 @@ def config_text(port, main_id, main_name, separate_users):
 
 
 def sluice_users():
-    """sluice.yml naming every principal as a user, main the administrator."""
+    """sluice.yml naming every principal as a user."""
     lines = ["users:"]
     for _, name in PRINCIPALS:
         access, secret = principal(name, True)
         lines += [f"  {name}:", f"    access-key: {access}", f"    secret-key: \"{secret}\"", f"    id: {user_id(name)}",
-                  f"    email: {name}@example.com", f"    administrator: {'true' if name == 'main' else 'false'}"]
+                  f"    email: {name}@example.com"]
     return "\n".join(lines) + "\n"
 
 

@@ -125,7 +125,7 @@ extension LocalObjectStore {
             try body.append(file: dataFolder + "/" + part.path)
         }
         let info = try body.commit(contentType: upload.contentType, access: upload.access, metadata: upload.metadata, headers: upload.headers, etag: etag,
-                                   condition: condition)
+                                   partSizes: chosen.map(\.size), condition: condition)
         try discardUpload(uploadID, completedAs: info)
         return info
     }

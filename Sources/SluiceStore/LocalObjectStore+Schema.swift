@@ -68,6 +68,10 @@ extension LocalObjectStore {
                 table.column("completed", .datetime).notNull()
             }
         }
+        // The sizes of a multipart object's parts, for GET and HEAD with ?partNumber.
+        migrator.registerMigration("6 part sizes") { db in
+            try db.alter(table: "object") { $0.add(column: "partSizes", .text) }
+        }
         return migrator
     }
 }

@@ -238,13 +238,26 @@ public final class LocalObjectStore: Sendable {
     }
 
     static func info(_ row: Row) -> ObjectInfo {
-        ObjectInfo(bucket: row["bucket"], key: row["key"], size: row["size"], etag: row["etag"], contentType: row["contentType"],
-                   access: AccessPolicy.stored(owner: row["owner"], grants: row["grants"], acl: row["acl"]), metadata: metadata(row["metadata"]),
-                   headers: metadata(row["headers"]), lastModified: row["lastModified"], path: row["path"])
+        var info = ObjectInfo(bucket: row["bucket"], key: row["key"], size: row["size"], etag: row["etag"], contentType: row["contentType"],
+                              access: AccessPolicy.stored(owner: row["owner"], grants: row["grants"], acl: row["acl"]),
+                              metadata: metadata(row["metadata"]), headers: metadata(row["headers"]), lastModified: row["lastModified"],
+                              path: row["path"])
+        // Sizes that do not add up to the body (never written so) are ignored, not trusted.
+        info.partSizes = partSizes(row["partSizes"]).flatMap { sizes in
+            sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, { $0 &+ $1 }) == info.size ? sizes : nil
+        }
+        return info
     }
 
     static func object(_ db: Database, bucket: String, key: String) throws -> ObjectInfo? {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM object WHERE bucket = ? AND key = ?"), arguments: [bucket, key]).map(info)
+    }
+
+    /// "5242880,1000" as stored; nil for an object put whole.
+    static func partSizes(_ text: String?) -> [Int64]? {
+        guard let text else { return nil }
+        let sizes = text.split(separator: ",").compactMap { Int64($0) }
+        return sizes.isEmpty ? nil : sizes
     }
 
     static func metadataText(_ metadata: [String: String]) -> String {
@@ -258,10 +271,12 @@ public final class LocalObjectStore: Sendable {
 
     static func insertOrReplace(_ db: Database, _ info: ObjectInfo) throws {
         try db.execute(sql: """
-            INSERT OR REPLACE INTO object (bucket, key, size, etag, contentType, acl, owner, grants, metadata, headers, lastModified, path)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT OR REPLACE INTO object (bucket, key, size, etag, contentType, acl, owner, grants, metadata, headers, lastModified, path,
+                                           partSizes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [info.bucket, info.key, info.size, info.etag, info.contentType, info.acl.rawValue, info.access.owner,
-                             info.access.grantsText, metadataText(info.metadata), metadataText(info.headers), info.lastModified, info.path])
+                             info.access.grantsText, metadataText(info.metadata), metadataText(info.headers), info.lastModified, info.path,
+                             info.partSizes.map { $0.map(String.init).joined(separator: ",") }])
     }
 
     /// Switches an object to a freshly written body; returns the body it replaced.

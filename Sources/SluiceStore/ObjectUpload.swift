@@ -115,11 +115,13 @@ public final class ObjectUpload {
     /// Syncs the body to disk and makes it the object's current version.
     @discardableResult
     public func commit(contentType: String? = nil, access: AccessPolicy = AccessPolicy(.private), metadata: [String: String] = [:],
-                       headers: [String: String] = [:], etag: String? = nil, condition: WriteCondition? = nil) throws(StoreError) -> ObjectInfo {
+                       headers: [String: String] = [:], etag: String? = nil, partSizes: [Int64]? = nil,
+                       condition: WriteCondition? = nil) throws(StoreError) -> ObjectInfo {
         let md5 = try finishBody()
-        let info = ObjectInfo(bucket: bucket, key: key, size: size, etag: etag ?? md5,
+        var info = ObjectInfo(bucket: bucket, key: key, size: size, etag: etag ?? md5,
                               contentType: contentType ?? LocalObjectStore.contentType(for: key), access: access, metadata: metadata,
                               headers: headers, lastModified: Date(), path: relativePath)
+        info.partSizes = partSizes
         let replaced: String?
         do {
             replaced = try store.commit(info, condition: condition)

@@ -25,6 +25,8 @@ public struct ObjectInfo: Sendable, Equatable {
     public var lastModified: Date
     /// The body's file, relative to the data folder; empty for an object of an external store.
     public var path: String
+    /// The sizes of the parts a multipart upload joined, in order; nil for one put whole.
+    public var partSizes: [Int64]?
 
     public init(bucket: String, key: String, size: Int64, etag: String, contentType: String, acl: ObjectACL,
                 metadata: [String: String], headers: [String: String] = [:], lastModified: Date, path: String = "") {

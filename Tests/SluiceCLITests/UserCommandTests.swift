@@ -50,6 +50,19 @@ final class UserCommandTests: XCTestCase {
                 "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": "",
             ])
         }
+        // Only administrators sign the control API.
+        let control = try XCTUnwrap(ServeCommandTests.port(after: "control port listening on 127.0.0.1:", in: log), log)
+        func distributions(_ key: String, _ secret: String) async throws -> ExternalTool.Result {
+            try await ExternalTool.run([aws, "--endpoint-url", "http://127.0.0.1:\(control)", "cloudfront", "list-distributions"], timeout: 60,
+                                       environment: ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1",
+                                                     "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": ""])
+        }
+        let asAdmin = try await distributions(adminKey, adminSecret)
+        XCTAssertEqual(asAdmin.status, 0, asAdmin.standardError)
+        let asEdge = try await distributions(edgeKey, edgeSecret)
+        XCTAssertNotEqual(asEdge.status, 0)
+        XCTAssertTrue(asEdge.standardError.contains("403") || asEdge.standardError.contains("InvalidClientTokenId"), asEdge.standardError)
+
         // The default bucket is the administrator's; the new user sees none of its own.
         let edgeBuckets = try await run(edgeKey, edgeSecret, ["s3api", "list-buckets", "--query", "Buckets[].Name", "--output", "text"])
         XCTAssertEqual(edgeBuckets.status, 0, edgeBuckets.standardError)

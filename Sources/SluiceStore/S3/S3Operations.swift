@@ -13,21 +13,7 @@ extension S3RequestHandler {
         }
         switch call.operation {
         case .listBuckets:
-            var xml = S3XMLWriter()
-            xml.start("ListAllMyBucketsResult", namespace: S3XMLWriter.namespace)
-            if let user = call.user { owner(&xml, user.id, users: call.users) }
-            xml.start("Buckets")
-            // A user's own buckets, as S3 lists them; none for an unsigned request.
-            let buckets = call.user == nil ? [] : try await onStore { try $0.listBuckets() }
-            for bucket in buckets where call.users.resolved(bucket.access).owner == call.user?.id {
-                xml.element("Bucket") {
-                    $0.element("Name", bucket.name)
-                    $0.element("CreationDate", S3Date.iso8601(bucket.created))
-                }
-            }
-            xml.end()
-            xml.end()
-            return .data(.ok, [], xml.text)
+            return try await listBuckets(call)
 
         case .createBucket(let bucket):
             let user = try signer(call)
@@ -196,6 +182,38 @@ extension S3RequestHandler {
         }
     }
 
+    /// A user's own buckets, as S3 lists them (none for an unsigned request), by name,
+    /// in pages of `max-buckets` with an opaque continuation token.
+    func listBuckets(_ call: S3Call) async throws -> S3Reply {
+        let prefix = call.parameter("prefix") ?? ""
+        let pageSize = try call.parameter("max-buckets").map { text -> Int in
+            guard let value = Int(text), (1...10_000).contains(value) else { throw S3Error.invalidArgument("max-buckets must be 1 to 10000") }
+            return value
+        } ?? 10_000
+        let after = try call.parameter("continuation-token").map { token -> String in
+            guard let data = Data(base64Encoded: token) else { throw S3Error.invalidArgument("The continuation token provided is incorrect") }
+            return String(decoding: data, as: UTF8.self)
+        }
+        let all = call.user == nil ? [] : try await onStore { try $0.listBuckets() }
+        let owned = all.filter { call.users.resolved($0.access).owner == call.user?.id && $0.name.hasPrefix(prefix) && $0.name > (after ?? "") }
+        let page = owned.prefix(pageSize)
+        var xml = S3XMLWriter()
+        xml.start("ListAllMyBucketsResult", namespace: S3XMLWriter.namespace)
+        if let user = call.user { owner(&xml, user.id, users: call.users) }
+        xml.start("Buckets")
+        for bucket in page {
+            xml.element("Bucket") {
+                $0.element("Name", bucket.name)
+                $0.element("CreationDate", S3Date.iso8601(bucket.created))
+            }
+        }
+        xml.end()
+        if owned.count > page.count, let last = page.last { xml.element("ContinuationToken", Data(last.name.utf8).base64EncodedString()) }
+        if !prefix.isEmpty { xml.element("Prefix", prefix) }
+        xml.end()
+        return .data(.ok, [], xml.text)
+    }
+
     func listParts(bucket: String, key: String, uploadID: String) async throws -> S3Reply {
         let parts = try await onStore { try $0.listParts(uploadID: uploadID, bucket: bucket, key: key) }
         var xml = S3XMLWriter()
@@ -330,15 +348,42 @@ extension S3RequestHandler {
         }
 
         let path = store.bodyPath(info)
+        var range = ByteRange(header: call.header("range"), size: info.size)
+        if let number = call.parameter("partNumber") {
+            (range, headers) = try Self.part(number, of: info, call: call, headers: headers)
+        }
         if call.head.method == .HEAD {
+            if case .partial(let part) = range {
+                return .empty(.partialContent, headers + [("Content-Length", String(part.count)),
+                                                          ("Content-Range", "bytes \(part.lowerBound)-\(part.upperBound)/\(info.size)")])
+            }
             return .empty(.ok, headers + [("Content-Length", String(info.size))])
         }
-        guard let reply = HTTPReply.file(ByteRange(header: call.header("range"), size: info.size), size: info.size, headers: headers, path: path)
+        guard let reply = HTTPReply.file(range, size: info.size, headers: headers, path: path)
         else {
             throw S3Error("InvalidRange", .rangeNotSatisfiable, "The requested range is not satisfiable",
                           details: [("ActualObjectSize", String(info.size))])
         }
         return reply
+    }
+
+    /// `?partNumber=N` on GET or HEAD: the bytes of part N of a multipart object, with the
+    /// number of parts; an object put whole is its one part.
+    static func part(_ text: String, of info: ObjectInfo, call: S3Call, headers: [(String, String)]) throws -> (ByteRange, [(String, String)]) {
+        guard let number = Int(text), (1...S3RequestBody.maximumParts).contains(number) else {
+            throw S3Error.invalidArgument("Part number must be an integer between 1 and \(S3RequestBody.maximumParts), inclusive")
+        }
+        guard call.header("range") == nil else {
+            throw S3Error("InvalidRequest", .badRequest, "Cannot specify both Range header and partNumber query parameter")
+        }
+        let sizes = info.partSizes ?? [info.size]
+        guard number <= sizes.count else { throw S3Error("InvalidPart", .badRequest, "The requested partnumber is not satisfiable") }
+        let start = sizes.prefix(number - 1).reduce(0, +)
+        var headers = headers
+        if let parts = info.partSizes { headers.append(("x-amz-mp-parts-count", String(parts.count))) }
+        // An empty part (an empty object put whole) has no byte to name: the whole, empty body.
+        guard sizes[number - 1] > 0 else { return (.whole, headers) }
+        return (.partial(start...(start + sizes[number - 1] - 1)), headers)
     }
 
     func deleteObjects(_ call: S3Call, bucket: String, connection: S3Connection) async throws -> S3Reply {

@@ -232,6 +232,12 @@ chosen = {"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]
 done = s3.complete_multipart_upload(Bucket="checks", Key="multi.bin", UploadId=upload, MultipartUpload=chosen)
 expected = hashlib.md5(hashlib.md5(part_one).digest() + hashlib.md5(part_two).digest()).hexdigest() + "-2"
 check("multipart etag", done["ETag"] == '"%s"' % expected, done["ETag"])
+second = s3.get_object(Bucket="checks", Key="multi.bin", PartNumber=2)
+check("get part 2 of a multipart object", (second["Body"].read(), second["PartsCount"], second["ContentRange"])
+      == (part_two, 2, f"bytes {len(part_one)}-{len(part_one) + len(part_two) - 1}/{len(part_one) + len(part_two)}"), second)
+check("head part 1", s3.head_object(Bucket="checks", Key="multi.bin", PartNumber=1)["ContentLength"] == len(part_one))
+check("a part past the last", error_code(lambda: s3.get_object(Bucket="checks", Key="multi.bin", PartNumber=3)) == ("InvalidPart", 400))
+check("part 1 of an object put whole", s3.get_object(Bucket="checks", Key="dir/one.bin", PartNumber=1)["Body"].read() == body)
 again = s3.complete_multipart_upload(Bucket="checks", Key="multi.bin", UploadId=upload, MultipartUpload=chosen)
 check("a repeated completion answers as the first", again["ETag"] == done["ETag"], again)
 check("multipart body", anonymous.get_object(Bucket="checks", Key="multi.bin")["Body"].read() == part_one + part_two)

@@ -116,4 +116,9 @@ try:
     raise AssertionError("authenticated-read served anonymously")
 except urllib.error.HTTPError as error:
     check("authenticated-read is not public", error.code == 403)
+first = main.list_buckets(MaxBuckets=1)
+second = main.list_buckets(MaxBuckets=1, ContinuationToken=first["ContinuationToken"])
+check("ListBuckets in pages", ([b["Name"] for b in first["Buckets"]], [b["Name"] for b in second["Buckets"]], "ContinuationToken" in second)
+      == (["dropbox"], ["owned"], False), (first, second))
+check("ListBuckets by prefix", [b["Name"] for b in main.list_buckets(Prefix="own")["Buckets"]] == ["owned"])
 print("ALL OK")
