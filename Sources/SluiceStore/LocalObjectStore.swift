@@ -113,8 +113,17 @@ public final class LocalObjectStore: Sendable {
     }
 
     public func deleteObject(bucket: String, key: String) throws(StoreError) {
+        try deleteObject(bucket: bucket, key: key, if: nil)
+    }
+
+    /// Deletes the object if `condition` holds for it, checked in the deleting
+    /// transaction; a missing object is not an error, whatever the condition.
+    public func deleteObject(bucket: String, key: String, if condition: DeleteCondition?) throws(StoreError) {
         let removed: String? = try write { db in
             guard let info = try Self.object(db, bucket: bucket, key: key) else { return nil }
+            if let condition, !condition.holds(for: info) {
+                throw StoreError(.preconditionFailed, "\(bucket)/\(key) does not match the delete's conditions")
+            }
             try db.execute(sql: "DELETE FROM object WHERE bucket = ? AND key = ?", arguments: [bucket, key])
             return info.path
         }

@@ -70,6 +70,31 @@ public enum WriteCondition: Sendable, Equatable {
     case matching(etag: String)
 }
 
+/// A conditional delete (S3's If-Match, x-amz-if-match-last-modified-time and
+/// x-amz-if-match-size on DELETE): every condition given must hold.
+public struct DeleteCondition: Sendable, Equatable {
+    /// An ETag, or "*" for any.
+    public var etag: String?
+    public var lastModified: Date?
+    public var size: Int64?
+
+    public init(etag: String? = nil, lastModified: Date? = nil, size: Int64? = nil) {
+        self.etag = etag
+        self.lastModified = lastModified
+        self.size = size
+    }
+
+    public func holds(for info: ObjectInfo) -> Bool {
+        if let etag, etag != "*", etag != info.etag { return false }
+        // HTTP dates have whole seconds.
+        if let lastModified, lastModified.timeIntervalSince1970.rounded(.down) != info.lastModified.timeIntervalSince1970.rounded(.down) {
+            return false
+        }
+        if let size, size != info.size { return false }
+        return true
+    }
+}
+
 public struct BucketInfo: Sendable, Equatable {
     public var name: String
     public var created: Date

@@ -69,6 +69,23 @@ extension S3RequestHandler {
         return call.header("if-match").map { unquote($0) == "*" ? .present : .matching(etag: unquote($0)) }
     }
 
+    /// The conditions of a DELETE; nil when it names none.
+    static func deleteCondition(_ call: S3Call) throws -> DeleteCondition? {
+        var condition = DeleteCondition()
+        condition.etag = call.header("if-match").map(unquote)
+        if let text = call.header("x-amz-if-match-last-modified-time") {
+            guard let date = S3Date.parseHTTP(text) ?? S3Date.parseISO8601(text) else {
+                throw S3Error.invalidArgument("x-amz-if-match-last-modified-time is not a date")
+            }
+            condition.lastModified = date
+        }
+        if let text = call.header("x-amz-if-match-size") {
+            guard let size = Int64(text), size >= 0 else { throw S3Error.invalidArgument("x-amz-if-match-size is not a size") }
+            condition.size = size
+        }
+        return condition == DeleteCondition() ? nil : condition
+    }
+
     /// A metadata value as a header can carry it: non-ASCII text RFC 2047-encoded
     /// (`=?UTF-8?B?…?=`), as S3 returns it.
     static func headerSafe(_ value: String) -> String {

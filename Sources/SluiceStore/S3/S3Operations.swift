@@ -110,7 +110,8 @@ extension S3RequestHandler {
 
         case .deleteObject(let bucket, let key):
             try await authorizedBucket(call, bucket, .write)
-            try await onStore { try $0.deleteObject(bucket: bucket, key: key) }
+            let condition = try Self.deleteCondition(call)
+            try await onStore { try $0.deleteObject(bucket: bucket, key: key, if: condition) }
             return .empty(.noContent, [])
 
         case .getObjectACL(let bucket, let key):

@@ -127,7 +127,16 @@ check("copy with REPLACE", (replaced["CacheControl"], replaced["ContentType"], r
 # Conditional writes
 check("if-none-match * over an object", error_code(lambda: s3.put_object(Bucket="checks", Key="stored.txt", Body=b"x", IfNoneMatch="*"))
       == ("PreconditionFailed", 412))
-check("if-none-match * on a new key", s3.put_object(Bucket="checks", Key="fresh.txt", Body=b"new", IfNoneMatch="*")["ETag"])
+fresh = s3.put_object(Bucket="checks", Key="fresh.txt", Body=b"new", IfNoneMatch="*")["ETag"]
+check("if-none-match * on a new key", fresh)
+check("delete if-match, wrong etag", error_code(lambda: s3.delete_object(Bucket="checks", Key="fresh.txt", IfMatch='"0123"'))
+      == ("PreconditionFailed", 412))
+check("delete if the size matches, wrong size", error_code(lambda: s3.delete_object(Bucket="checks", Key="fresh.txt", IfMatchSize=4))[1] == 412)
+check("a failed conditional delete keeps the object", s3.head_object(Bucket="checks", Key="fresh.txt")["ETag"] == fresh)
+s3.delete_object(Bucket="checks", Key="fresh.txt", IfMatch=fresh, IfMatchSize=3)
+check("delete if-match, right etag and size", error_code(lambda: s3.head_object(Bucket="checks", Key="fresh.txt"))[1] == 404)
+check("a conditional delete of nothing", s3.delete_object(Bucket="checks", Key="fresh.txt", IfMatch='"0123"')["ResponseMetadata"]["HTTPStatusCode"] == 204)
+s3.put_object(Bucket="checks", Key="fresh.txt", Body=b"new")
 check("if-match, wrong etag", error_code(lambda: s3.put_object(Bucket="checks", Key="stored.txt", Body=b"x", IfMatch='"0123"'))
       == ("PreconditionFailed", 412))
 check("if-match, missing key", error_code(lambda: s3.put_object(Bucket="checks", Key="absent.txt", Body=b"x", IfMatch='"0123"'))[1] == 404)
