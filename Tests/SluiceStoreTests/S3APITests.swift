@@ -122,6 +122,12 @@ final class S3APITests: XCTestCase {
         XCTAssertEqual(garbage.output, "400")
         let v2 = try await ExternalTool.run(["curl", "-sS", "-H", "Authorization: AWS \(Self.accessKey):c2lnbmF0dXJl", base + "/"])
         XCTAssertTrue(v2.output.contains("<Code>SignatureDoesNotMatch</Code>"), v2.output)
+        // CORS preflights, as to a bucket without a CORS configuration.
+        let preflight = try await ExternalTool.run(["curl", "-sS", "-X", "OPTIONS", "-w", "%{http_code}", base + "/b/k"])
+        XCTAssertTrue(preflight.output.contains("<Code>BadRequest</Code>") && preflight.output.hasSuffix("400"), preflight.output)
+        let cors = try await ExternalTool.run(["curl", "-sS", "-X", "OPTIONS", "-H", "Origin: http://example.com", "-o", "/dev/null",
+                                               "-w", "%{http_code}", base + "/b/k"])
+        XCTAssertEqual(cors.output, "403")
         // Still up; an unsigned ListBuckets lists nothing (as Ceph RGW answers it).
         let still = try await ExternalTool.run(["curl", "-sS", "-w", "%{http_code}", base + "/"])
         XCTAssertTrue(still.output.contains("<Buckets></Buckets></ListAllMyBucketsResult>200"), still.output)

@@ -107,6 +107,13 @@ struct S3RequestHandler: HTTPResponder {
         let name = operation.name
         let failure: S3Error
         do {
+            // A CORS preflight, answered as by a bucket without a CORS configuration
+            // (before the signature, which a preflight never carries).
+            if head.method == .OPTIONS {
+                throw head.headers.contains(name: "origin")
+                    ? S3Error("AccessForbidden", .forbidden, "CORSResponse: This CORS request is not allowed.")
+                    : S3Error("BadRequest", .badRequest, "Insufficient information. Origin request header needed.")
+            }
             do {
                 try authenticator.authenticate(&call, now: Date(), users: try await userDirectory())
             } catch let error as S3Error where error.code == "InvalidAccessKeyId" && users.mayReload() {
