@@ -73,7 +73,7 @@ struct ControlPortResponder: HTTPResponder {
     }
 
     /// A control API request: the body read (at most 1 MB), the Signature V4 for service
-    /// `cloudfront` checked with the S3 API's key pair, then the socket-free core.
+    /// `cloudfront` checked with an administrator's key pair, then the socket-free core.
     func control(_ head: HTTPRequestHead, connection: HTTPConnection, context: HTTPRequestContext, version: APIVersion) async -> HTTPReply {
         var body: [UInt8] = []
         do {
