@@ -110,7 +110,7 @@ enum S3Targets {
             require(parts.count <= S3RequestBody.maximumParts, "\(parts.count) parts")
             require(parts.allSatisfy { (1...S3RequestBody.maximumParts).contains($0.number) }, "part number out of range")
         }
-        if let (keys, _, _) = try? S3RequestBody.objectsToDelete(document) {
+        if let (keys, _, _, _) = try? S3RequestBody.objectsToDelete(document) {
             require(keys.count <= S3RequestBody.maximumObjectsToDelete, "\(keys.count) keys")
         }
         if let (_, grants) = try? S3Grants.parsePolicy(document) {

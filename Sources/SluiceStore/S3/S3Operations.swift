@@ -389,17 +389,18 @@ extension S3RequestHandler {
 
     func deleteObjects(_ call: S3Call, bucket: String, connection: S3Connection) async throws -> S3Reply {
         let document = try await readDocument(call, connection: connection)
-        let (keys, versions, quiet) = try S3RequestBody.objectsToDelete(document)
+        let (keys, versions, conditions, quiet) = try S3RequestBody.objectsToDelete(document)
         try await authorizedBucket(call, bucket, .write)
         var xml = S3XMLWriter()
         xml.start("DeleteResult", namespace: S3XMLWriter.namespace)
         // One trip to the thread pool for the whole list. An object's one version is
         // "null"; another id names nothing.
         let outcomes = try await onStore { store in
-            zip(keys, versions).map { key, version -> (String, String?, (code: String, message: String)?) in
+            keys.indices.map { index -> (String, String?, (code: String, message: String)?) in
+                let (key, version) = (keys[index], versions[index])
                 if let version, version != "null" { return (key, version, ("NoSuchVersion", "The specified version does not exist.")) }
                 do throws(StoreError) {
-                    try store.deleteObject(bucket: bucket, key: key)
+                    try store.deleteObject(bucket: bucket, key: key, if: conditions[index])
                     return (key, version, nil)
                 } catch {
                     return (key, version, (error.code.rawValue, error.message))

@@ -28,15 +28,33 @@ public enum S3RequestBody {
         return parts
     }
 
-    /// DeleteObjects: the keys to delete, each with the version it names (if any), and
-    /// whether to answer only the failures.
-    public static func objectsToDelete(_ document: Data) throws(S3Error) -> (keys: [String], versions: [String?], quiet: Bool) {
+    /// DeleteObjects: the keys to delete, each with the version it names (if any) and the
+    /// conditions it must meet (ETag, LastModifiedTime, Size), and whether to answer only
+    /// the failures.
+    public static func objectsToDelete(_ document: Data) throws(S3Error)
+        -> (keys: [String], versions: [String?], conditions: [DeleteCondition?], quiet: Bool) {
         guard let root = S3XMLElement.parse(document), root.name == "Delete" else { throw S3Error.malformedXML("expected Delete") }
-        // Keys as sent: " " and "a " are keys of their own.
-        let objects = root.all("Object").compactMap { object in object.exactValue("Key").map { ($0, object.value("VersionId")) } }
-        guard objects.count <= maximumObjectsToDelete else {
+        let listed = root.all("Object")
+        guard listed.count <= maximumObjectsToDelete else {
             throw S3Error.malformedXML("at most \(maximumObjectsToDelete) objects per request")
         }
-        return (objects.map(\.0), objects.map(\.1), root.value("Quiet")?.lowercased() == "true")
+        var keys: [String] = [], versions: [String?] = [], conditions: [DeleteCondition?] = []
+        // Keys as sent: " " and "a " are keys of their own.
+        for object in listed {
+            guard let key = object.exactValue("Key") else { continue }
+            var condition = DeleteCondition(etag: object.value("ETag").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) })
+            if let text = object.value("LastModifiedTime") {
+                guard let date = S3Date.parseISO8601(text) ?? S3Date.parseHTTP(text) else { throw S3Error.malformedXML("LastModifiedTime is not a date") }
+                condition.lastModified = date
+            }
+            if let text = object.value("Size") {
+                guard let size = Int64(text), size >= 0 else { throw S3Error.malformedXML("Size is not a size") }
+                condition.size = size
+            }
+            keys.append(key)
+            versions.append(object.value("VersionId"))
+            conditions.append(condition == DeleteCondition() ? nil : condition)
+        }
+        return (keys, versions, conditions, root.value("Quiet")?.lowercased() == "true")
     }
 }
