@@ -253,7 +253,13 @@ public final class LocalObjectStore: Sendable {
                               path: row["path"])
         // Sizes that do not add up to the body (never written so) are ignored, not trusted.
         info.partSizes = partSizes(row["partSizes"]).flatMap { sizes in
-            sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, { $0 &+ $1 }) == info.size ? sizes : nil
+            var total: Int64? = 0
+            for size in sizes {
+                guard size >= 0, let sum = total else { total = nil; break }
+                let (next, overflow) = sum.addingReportingOverflow(size)
+                total = overflow ? nil : next
+            }
+            return total == info.size ? sizes : nil
         }
         return info
     }

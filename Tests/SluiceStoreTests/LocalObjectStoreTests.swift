@@ -181,4 +181,16 @@ final class LocalObjectStoreTests: XCTestCase {
         XCTAssertEqual(replaced.size, 4_000_000)
         XCTAssertEqual(try store.getObjectData(bucket: "media", key: "talk.flv").count, 4_000_000)
     }
+
+    /// Part sizes are read back only when they add up to the body: a damaged row cannot
+    /// make GET ?partNumber serve a range outside the object.
+    func testPartSizesThatDoNotAddUpAreIgnored() throws {
+        let store = try LocalObjectStore(dataFolder: try dataFolder())
+        try store.createBucket("media")
+        try store.putObject(bucket: "media", key: "k", data: Data(count: 10))
+        for (text, expected) in [("4,6", [4, 6] as [Int64]?), ("4,5", nil), ("5,-1,6", nil), ("\(Int64.max),\(Int64.max),12", nil), ("x", nil)] {
+            try store.database.write { try $0.execute(sql: "UPDATE object SET partSizes = ?", arguments: [text]) }
+            XCTAssertEqual(try store.headObject(bucket: "media", key: "k").partSizes, expected, text)
+        }
+    }
 }
