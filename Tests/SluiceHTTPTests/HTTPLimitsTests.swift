@@ -119,7 +119,8 @@ final class HTTPLimitsTests: XCTestCase {
         XCTAssertEqual(answers["slow-body"], "408")
         let body = try await ExternalTool.run(["curl", "-sS", "-g", "http://127.0.0.1:\(port)/" + String(repeating: "a", count: 9000)])
         XCTAssertTrue(body.output.contains("<Code>RequestURITooLong</Code>"), body.output)
-        let still = try await ExternalTool.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/"])
-        XCTAssertEqual(still.output, "403", "anonymous ListBuckets: the API still answers")
+        let still = try await ExternalTool.run(["curl", "-sS", "-w", "%{http_code}", "http://127.0.0.1:\(port)/"])
+        XCTAssertTrue(still.output.hasSuffix("<Buckets></Buckets></ListAllMyBucketsResult>200"),
+                      "anonymous ListBuckets: the API still answers (with no buckets): \(still.output)")
     }
 }
