@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import NIOPosix
 import Synchronization
 
 /// One access key and its secret.
@@ -351,6 +352,17 @@ public final class UserDirectorySource: Sendable {
         let directory = UserDirectory(stored: try store?.users() ?? [], configured: configured)
         state.withLock { $0 = (directory, .now) }
         return directory
+    }
+
+    /// The directory, read again on `threadPool` when it is a second old.
+    public func current(on threadPool: NIOThreadPool) async throws -> UserDirectory {
+        if let fresh = fresh() { return fresh }
+        return try await reloaded(on: threadPool)
+    }
+
+    /// The directory read again now, on `threadPool`.
+    public func reloaded(on threadPool: NIOThreadPool) async throws -> UserDirectory {
+        try await threadPool.runIfActive { try self.reload() }
     }
 }
 

@@ -94,15 +94,10 @@ struct ControlPortResponder: HTTPResponder {
         let signed = SignatureV4.Request(method: head.method.rawValue, path: rawPath, query: query,
                                          headers: head.headers.map { ($0.name, $0.value) })
         let directory: UserDirectory
-        if let fresh = users.fresh() {
-            directory = fresh
-        } else {
-            do {
-                let source = users
-                directory = try await threadPool.runIfActive { try source.reload() }
-            } catch {
-                return reply(ControlError("ServiceUnavailable", 503, "The users cannot be read: \(error)"), version: version, context: context)
-            }
+        do {
+            directory = try await users.current(on: threadPool)
+        } catch {
+            return reply(ControlError("ServiceUnavailable", 503, "The users cannot be read: \(error)"), version: version, context: context)
         }
         let keys = directory.administratorKeys
         switch SignatureV4.verify(signed, service: "cloudfront", body: body, now: Date(), allowedSkew: 15 * 60, secret: { keys[$0] }) {

@@ -65,7 +65,7 @@ public final class S3APIServer: Sendable {
     public func start() async throws -> Int {
         let handler = S3RequestHandler(store: store, users: users, configuration: configuration, threadPool: threadPool, logger: logger)
         let port = try await server.start(handler)
-        let users = (try? await handler.userDirectory().users.map(\.name)) ?? []
+        let users = (try? await self.users.current(on: threadPool).users.map(\.name)) ?? []
         logger.info("S3 API listening on \(configuration.host):\(port) (path style, and virtual-host style under \(configuration.domains.joined(separator: ", "))); users: \(users.joined(separator: ", "))")
         return port
     }

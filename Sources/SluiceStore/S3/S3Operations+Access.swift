@@ -18,25 +18,33 @@ extension S3RequestHandler {
         return bucket
     }
 
-    /// The object, when the caller holds `permission` on it. A missing object is NoSuchKey
-    /// only to a caller who may list the bucket; to anyone else it is AccessDenied, as S3
-    /// answers, so that keys cannot be probed.
+    /// The object, when the caller holds `permission` on it.
     func authorizedObject(_ call: S3Call, bucket: String, key: String, _ permission: Permission) async throws -> ObjectInfo {
-        let (bucketInfo, object) = try await onStore { store -> (BucketInfo?, ObjectInfo?) in
-            guard let bucketInfo = try store.bucket(bucket) else { return (nil, nil) }
-            return (bucketInfo, try store.findObject(bucket: bucket, key: key))
+        try await authorized(call, bucket: bucket, key: key, permission).object
+    }
+
+    /// The object, when the caller holds `permission` on it, and its bucket: both read in
+    /// one trip to the store, their policies resolved. A missing object is NoSuchKey only
+    /// to a caller who may list the bucket; to anyone else it is AccessDenied, as S3
+    /// answers, so that keys cannot be probed.
+    func authorized(_ call: S3Call, bucket: String, key: String, _ permission: Permission) async throws
+        -> (object: ObjectInfo, bucket: BucketInfo) {
+        let (found, object) = try await onStore { store -> (BucketInfo?, ObjectInfo?) in
+            guard let found = try store.bucket(bucket) else { return (nil, nil) }
+            return (found, try store.findObject(bucket: bucket, key: key))
         }
-        guard let bucketInfo else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
-        try checkExpectedOwner(call, BucketInfo(name: bucket, created: bucketInfo.created, access: call.users.resolved(bucketInfo.access)))
+        guard var bucketInfo = found else { throw S3Error("NoSuchBucket", .notFound, "The specified bucket does not exist") }
+        bucketInfo.access = call.users.resolved(bucketInfo.access)
+        try checkExpectedOwner(call, bucketInfo)
         guard var info = object else {
-            guard call.users.resolved(bucketInfo.access).allows(.read, to: call.user?.id) else {
+            guard bucketInfo.access.allows(.read, to: call.user?.id) else {
                 throw denied(call, "READ on bucket \(bucket), and \(bucket)/\(key) does not exist")
             }
             throw S3Error("NoSuchKey", .notFound, "The specified key does not exist.")
         }
         info.access = call.users.resolved(info.access)
         guard info.access.allows(permission, to: call.user?.id) else { throw denied(call, "\(permission.rawValue) on \(bucket)/\(key)") }
-        return info
+        return (info, bucketInfo)
     }
 
     /// `x-amz-expected-bucket-owner`: a request meant for someone else's bucket of the
@@ -91,10 +99,9 @@ extension S3RequestHandler {
     }
 
     func putObjectACL(_ call: S3Call, bucket: String, key: String, connection: S3Connection) async throws -> S3Reply {
-        let info = try await authorizedObject(call, bucket: bucket, key: key, .writeACP)
+        let (info, bucketInfo) = try await authorized(call, bucket: bucket, key: key, .writeACP)
         let document = try await readDocument(call, connection: connection)
-        let bucketOwner = try await onStore { try $0.bucket(bucket) }.map { call.users.resolved($0.access).owner }
-        let access = try replacementAccess(call, document: document, current: info.access, bucketOwner: bucketOwner)
+        let access = try replacementAccess(call, document: document, current: info.access, bucketOwner: bucketInfo.access.owner)
         try await onStore { try $0.setAccess(bucket: bucket, key: key, access: access) }
         return .empty(.ok, [])
     }

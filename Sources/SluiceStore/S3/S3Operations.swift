@@ -305,12 +305,13 @@ extension S3RequestHandler {
             throw S3Error("PreconditionFailed", .preconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
         let replace = call.header("x-amz-metadata-directive")?.uppercased() == "REPLACE"
-        let changesACL = call.header("x-amz-acl") != nil || S3Grants.headers.contains { call.header($0.name) != nil }
-        if sourceBucket == bucket && sourceKey == key && !replace && !changesACL {
+        let owner = call.user?.id ?? bucketInfo.access.owner
+        let requested = try S3Grants.fromHeaders(call.header, owner: owner, bucketOwner: bucketInfo.access.owner, users: call.users)
+        if sourceBucket == bucket && sourceKey == key && !replace && requested == nil {
             throw S3Error("InvalidRequest", .badRequest,
                           "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
         }
-        let access = try newAccess(call, owner: call.user?.id ?? bucketInfo.access.owner, bucketOwner: bucketInfo.access.owner)
+        let access = requested ?? AccessPolicy(canned: .private, owner: owner)
         let replacing = replace
             ? (contentType: call.header("content-type"), metadata: Self.userMetadata(call.head.headers), headers: Self.storedHeaders(call.head.headers))
             : nil

@@ -115,10 +115,9 @@ struct S3RequestHandler: HTTPResponder {
                     : S3Error("BadRequest", .badRequest, "Insufficient information. Origin request header needed.")
             }
             do {
-                try authenticator.authenticate(&call, now: Date(), users: try await userDirectory())
+                try authenticator.authenticate(&call, now: Date(), users: try await users.current(on: threadPool))
             } catch let error as S3Error where error.code == "InvalidAccessKeyId" && users.mayReload() {
-                let source = users
-                try authenticator.authenticate(&call, now: Date(), users: try await blocking { try source.reload() })
+                try authenticator.authenticate(&call, now: Date(), users: try await users.reloaded(on: threadPool))
             }
             return S3Answer(reply: try await perform(call, connection: connection), resource: resource, operation: name)
         } catch let error as S3Error {
@@ -247,13 +246,6 @@ struct S3RequestHandler: HTTPResponder {
         var data = Data()
         _ = try await readBody(call, connection: connection, limit: Int64(configuration.maximumDocumentSize)) { data.append(contentsOf: $0) }
         return data
-    }
-
-    /// The users, read again from their store at most once a second (on the thread pool).
-    func userDirectory() async throws -> UserDirectory {
-        if let fresh = users.fresh() { return fresh }
-        let source = users
-        return try await blocking { try source.reload() }
     }
 
     /// Runs blocking disk work (fsync, copies) off the cooperative threads.
